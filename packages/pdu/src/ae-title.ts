@@ -5,12 +5,17 @@
  */
 export const AE_TITLE_MAX_LENGTH = 16;
 
+/** Drops the padding of an AE title: spaces, and the NULs some peers pad with. */
+export function trimAeTitle(title: string): string {
+  return title.replace(/^[ \0]+|[ \0]+$/g, '');
+}
+
 /**
  * Checks an AE title and returns it without its padding, ready to compare.
  * Throws a RangeError that says what is wrong.
  */
 export function normalizeAeTitle(title: string): string {
-  const trimmed = title.trim();
+  const trimmed = trimAeTitle(title);
   if (trimmed.length === 0) {
     throw new RangeError(`Invalid AE title ${JSON.stringify(title)}: empty or only spaces`);
   }

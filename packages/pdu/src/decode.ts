@@ -1,3 +1,4 @@
+import { trimAeTitle } from './ae-title.js';
 import { AbortReason, type AbortReasonCode, ItemType, PduType, type UserIdentityTypeCode } from './constants.js';
 import { PduDecodeError } from './errors.js';
 import type {
@@ -33,9 +34,7 @@ function text(b: Uint8Array, start: number, end: number): string {
 
 /** The 16-byte AE title fields, 9.3.2: leading and trailing spaces are not significant. */
 function aeTitle(b: Uint8Array, start: number): string {
-  return asBuffer(b, start, start + 16)
-    .toString('latin1')
-    .replace(/^[ \0]+|[ \0]+$/g, '');
+  return trimAeTitle(asBuffer(b, start, start + 16).toString('latin1'));
 }
 
 /** Decoding context: the PDU being read, for error messages. */

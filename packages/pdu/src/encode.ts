@@ -1,4 +1,4 @@
-import { normalizeAeTitle } from './ae-title.js';
+import { normalizeAeTitle, trimAeTitle } from './ae-title.js';
 import { ItemType, PduType } from './constants.js';
 import type { AssociateAc, AssociateRq, PDataTf, Pdu, UserInformationSubItem } from './model.js';
 
@@ -104,7 +104,7 @@ function checkAscii(value: string, what: string): void {
 
 /** The 16-byte AE title field, space padded. */
 function writeAeTitle(w: Writer, title: string, strict: boolean): void {
-  const value = strict ? normalizeAeTitle(title) : title.trim();
+  const value = strict ? normalizeAeTitle(title) : trimAeTitle(title);
   if (value.length > 16) throw new RangeError(`AE title ${JSON.stringify(title)} is longer than 16 characters`);
   checkAscii(value, 'AE title');
   w.text(value.padEnd(16, ' '));
