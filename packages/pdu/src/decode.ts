@@ -273,7 +273,10 @@ function presentationContextRq(ctx: Ctx, item: Item): PresentationContextRq {
       item.type,
     );
   }
-  return { id, abstractSyntax, transferSyntaxes };
+  const reserved = [ctx.b[item.start + 1]!, ctx.b[item.start + 2]!, ctx.b[item.start + 3]!] as const;
+  return reserved.some((byte) => byte !== 0)
+    ? { id, abstractSyntax, transferSyntaxes, reserved }
+    : { id, abstractSyntax, transferSyntaxes };
 }
 
 function presentationContextAc(ctx: Ctx, item: Item): PresentationContextAc {

@@ -215,7 +215,11 @@ function writeAssociate(w: Writer, pdu: AssociateRq | AssociateAc): void {
       if (pc.transferSyntaxes.length === 0) throw new RangeError(`Presentation context ${pc.id} has no transfer syntax`);
       w.item(ItemType.PresentationContextRq, 'Presentation Context Item', () => {
         w.u8(pc.id);
-        w.zeros(3);
+        const [r1, r2, r3] = pc.reserved ?? [0, 0, 0];
+        for (const byte of [r1, r2, r3]) checkByte(byte, 'Reserved byte');
+        w.u8(r1);
+        w.u8(r2);
+        w.u8(r3);
         writeUid(w, ItemType.AbstractSyntax, pc.abstractSyntax, 'Abstract syntax');
         for (const ts of pc.transferSyntaxes) writeUid(w, ItemType.TransferSyntax, ts, 'Transfer syntax');
       });

@@ -87,6 +87,12 @@ export interface PresentationContextRq {
   readonly abstractSyntax: string;
   /** One or more, in the requestor's order of preference. */
   readonly transferSyntaxes: readonly string[];
+  /**
+   * The three reserved bytes after the ID, present only when they are not all zero. Never
+   * tested (PS3.8 9.3.1); kept so that a decoded request encodes to the same bytes (DCMTK
+   * sends 0xFF in the second one).
+   */
+  readonly reserved?: readonly [number, number, number];
 }
 
 /** Presentation Context Item in A-ASSOCIATE-AC, 9.3.3.2. */

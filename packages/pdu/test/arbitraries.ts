@@ -59,11 +59,12 @@ const userInformationSubItem: fc.Arbitrary<UserInformationSubItem> = fc.oneof(
   unknownItem([0x5a, 0x5f, 0x7f, 0xff]),
 );
 
-const presentationContextRq: fc.Arbitrary<PresentationContextRq> = fc.record({
-  id: contextId,
-  abstractSyntax: uid,
-  transferSyntaxes: fc.array(uid, { minLength: 1, maxLength: 4 }),
-});
+const presentationContextRq: fc.Arbitrary<PresentationContextRq> = fc
+  .tuple(
+    fc.record({ id: contextId, abstractSyntax: uid, transferSyntaxes: fc.array(uid, { minLength: 1, maxLength: 4 }) }),
+    fc.option(fc.tuple(fc.integer({ min: 0, max: 255 }), fc.integer({ min: 1, max: 255 }), fc.integer({ min: 0, max: 255 }))),
+  )
+  .map(([pc, reserved]) => (reserved ? { ...pc, reserved } : pc));
 
 const presentationContextAc: fc.Arbitrary<PresentationContextAc> = fc.record({
   id: contextId,
