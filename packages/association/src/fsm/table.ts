@@ -84,7 +84,7 @@ export const ACTIONS = {
   'AR-6': { description: 'Issue P-DATA indication', next: 'Sta7' },
   'AR-7': { description: 'Issue P-DATA-TF PDU', next: 'Sta8' },
   'AR-8': {
-    description: 'Issue A-RELEASE indication (release collision): if association-requestor, next state is Sta9; if not, next state is Sta10',
+    description: 'Issue A-RELEASE indication (release collision): if association-requestor, next state is Sta9; if not, Sta10',
     next: ['Sta9', 'Sta10'],
   },
   'AR-9': { description: 'Send A-RELEASE-RP PDU', next: 'Sta11' },
@@ -102,13 +102,16 @@ export const ACTIONS = {
   'AA-5': { description: 'Stop ARTIM timer', next: 'Sta1' },
   'AA-6': { description: 'Ignore PDU', next: 'Sta13' },
   'AA-7': { description: 'Send A-ABORT PDU', next: 'Sta13' },
-  'AA-8': { description: 'Send A-ABORT PDU (service-provider source), issue an A-P-ABORT indication, and start ARTIM timer', next: 'Sta13' },
+  'AA-8': {
+    description: 'Send A-ABORT PDU (service-provider source), issue an A-P-ABORT indication, and start ARTIM timer',
+    next: 'Sta13',
+  },
 } as const satisfies Record<string, { description: string; next: StateName | readonly StateName[] }>;
 export type ActionName = keyof typeof ACTIONS;
 
 /**
  * PS3.8 Table 9-10, read column by column: the action for each (state, event) pair that has one.
- * 123 cells: Sta1 2, Sta2 11, Sta3 14, Sta4 4, Sta5 12, Sta6 14, Sta7 12, Sta8 13, Sta9 12, Sta10 11, Sta11 11, Sta12 12, Sta13 10.
+ * 123 cells: Sta1 2, Sta2 10, Sta3 12, Sta4 3, Sta5 10, Sta6 12, Sta7 10, Sta8 12, Sta9 11, Sta10 10, Sta11 10, Sta12 11, Sta13 10.
  */
 export const STATE_TABLE: Readonly<Record<StateName, Partial<Record<EventName, ActionName>>>> = {
   Sta1: { Evt1: 'AE-1', Evt5: 'AE-5' },
