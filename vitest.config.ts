@@ -8,6 +8,7 @@ export default defineConfig({
   resolve: {
     alias: {
       '@dimse-rx/pdu': src('pdu'),
+      '@dimse-rx/association': src('association'),
     },
   },
   test: {

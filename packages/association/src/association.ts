@@ -1,0 +1,104 @@
+import type { PDataTf } from '@dimse-rx/pdu';
+import { defer, EMPTY, filter, map, type Observable, share, throwError } from 'rxjs';
+import type { StateName } from './fsm/table.js';
+import type { UlNotice } from './fsm/types.js';
+import type { NegotiatedContext, Negotiation } from './negotiation/outcome.js';
+import type { UlMachine } from './runtime/machine.js';
+
+/** Bytes a PDV item adds to its value in the P-DATA-TF length: item length (4), context ID (1), control header (1). */
+const PDV_OVERHEAD = 6;
+
+/**
+ * An established association. It exposes what negotiation settled, the P-DATA received, a way
+ * to send P-DATA, release and abort. The DIMSE layer builds on `pData` and `send`.
+ */
+export class Association {
+  readonly #machine: UlMachine;
+  readonly negotiation: Negotiation;
+  /** P-DATA-TF PDUs received, as they arrive (values are views of the received bytes). Completes at the end. */
+  readonly pData: Observable<PDataTf>;
+  /** Emits once when the association is over: undefined after a release, else the error that ended it. */
+  readonly finished: Observable<Error | undefined>;
+
+  constructor(machine: UlMachine, negotiation: Negotiation) {
+    this.#machine = machine;
+    this.negotiation = negotiation;
+    this.pData = machine.notices.pipe(
+      filter((n): n is Extract<UlNotice, { type: 'PDataIndication' }> => n.type === 'PDataIndication'),
+      map((n) => n.pdu),
+      share(),
+    );
+    this.finished = machine.finished;
+    // The peer's release request is always answered with A-RELEASE-RP (PS3.8 7.2): at once,
+    // or in a collision as the standard orders it (Sta9 answers first, Sta12 after the RP).
+    machine.notices.subscribe((notice) => {
+      const state = machine.state.name;
+      if (
+        (notice.type === 'ReleaseIndication' && (state === 'Sta8' || state === 'Sta9')) ||
+        (notice.type === 'ReleaseConfirmation' && state === 'Sta12')
+      ) {
+        machine.primitive({ type: 'Evt14' });
+      }
+    });
+  }
+
+  /** The Upper Layer state (PS3.8 9.2.1), 'Sta6' while established. */
+  get state(): StateName {
+    return this.#machine.state.name;
+  }
+
+  /** The presentation contexts the peer accepted. */
+  get acceptedContexts(): readonly (NegotiatedContext & { readonly transferSyntax: string })[] {
+    return this.negotiation.presentationContexts.filter((pc): pc is NegotiatedContext & { transferSyntax: string } => pc.accepted);
+  }
+
+  /**
+   * The largest PDV value that fits one P-DATA-TF the peer accepts: its maximum length less the
+   * PDV item header (4-byte length, context ID, control header). Infinity when it set no limit.
+   */
+  get maxPdvValueLength(): number {
+    const peer = this.negotiation.peerMaxPduLength;
+    return peer === 0 ? Number.POSITIVE_INFINITY : peer - PDV_OVERHEAD;
+  }
+
+  /**
+   * Sends a P-DATA-TF (DT-1, or AR-7 while the peer's release waits). Completes once the
+   * transport takes more (after `drain`), so a sender that waits for it stays in bounded memory.
+   * Errors with a RangeError when the PDU is longer than the peer accepts, and with
+   * InvalidPrimitiveError when the association is not in a state to send.
+   */
+  send(pdu: PDataTf): Observable<void> {
+    return defer(() => {
+      const peer = this.negotiation.peerMaxPduLength;
+      const length = pdu.pdvs.reduce((sum, pdv) => sum + PDV_OVERHEAD + pdv.value.length, 0);
+      if (peer !== 0 && length > peer) {
+        return throwError(() => new RangeError(`P-DATA-TF of ${length} bytes exceeds the peer's maximum length of ${peer}`));
+      }
+      this.#machine.primitive({ type: 'Evt9', pdu });
+      return this.#machine.transport?.drained() ?? EMPTY;
+    });
+  }
+
+  /** Requests release (A-RELEASE); emits nothing and completes once released, errors if it ends otherwise. */
+  release(): Observable<void> {
+    return defer(() => {
+      if (this.#machine.allows('Evt11')) this.#machine.primitive({ type: 'Evt11' });
+      return this.finished.pipe(
+        map((error) => {
+          if (error) throw error;
+        }),
+        filter(() => false),
+      );
+    });
+  }
+
+  /** Aborts (A-ABORT, service-user source) unless the association is already over. */
+  abort(): void {
+    if (this.#machine.allows('Evt15')) this.#machine.primitive({ type: 'Evt15' });
+  }
+
+  /** Pauses reading from the peer until the returned function is called: flow control for slow consumers. */
+  hold(): () => void {
+    return this.#machine.hold();
+  }
+}

@@ -1,0 +1,97 @@
+import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { Observable, type Subscription } from 'rxjs';
+import { Association } from './association.js';
+import { log } from './log.js';
+import { answerRequest } from './negotiation/acceptor.js';
+import { negotiationOf } from './negotiation/outcome.js';
+import { DEFAULT_MAX_PDU_LENGTH, type ServeOptions } from './options.js';
+import { DEFAULT_TIMEOUTS, UlMachine } from './runtime/machine.js';
+import { socketTransport } from './transport/socket.js';
+
+/** Where a server listens, reported once it does. */
+export interface Listening {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Accepts associations. Listens on subscribe, emits each association once established (A-ASSOCIATE-AC
+ * sent), and on unsubscribe stops listening and ends the open associations (`onStop`: release,
+ * the default, or abort). Associations that the policy rejects get A-ASSOCIATE-RJ and are not
+ * emitted. `onListening` reports the port, which matters when port 0 asked for a free one.
+ */
+export function serve(options: ServeOptions & { readonly onListening?: (listening: Listening) => void }): Observable<Association> {
+  return new Observable<Association>((subscriber) => {
+    const host = options.host ?? '127.0.0.1';
+    const open = new Set<UlMachine>();
+    const subscriptions = new Set<Subscription>();
+    const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+
+    const onConnection = (socket: Socket) => {
+      const transport = socketTransport(socket);
+      const machine = new UlMachine({
+        role: 'acceptor',
+        maxPduLength: options.maxPduLength ?? DEFAULT_MAX_PDU_LENGTH,
+        timeouts,
+        label: `acceptor@${transport.peer}`,
+      });
+      open.add(machine);
+      const notices = machine.notices.subscribe((notice) => {
+        if (notice.type !== 'AssociateIndication') return;
+        const request = notice.request;
+        // Other associations already open count against the limit; this one does not yet.
+        const answering = answerRequest(request, options, open.size - 1).subscribe({
+          next: (answer) => {
+            if (machine.state.name !== 'Sta3') return;
+            if (answer.type === 'AssociateRj') {
+              log.net(
+                '%s: rejected %s -> %s (%d, %d, %d)',
+                transport.peer,
+                request.callingAeTitle,
+                request.calledAeTitle,
+                answer.result,
+                answer.source,
+                answer.reason,
+              );
+              machine.primitive({ type: 'Evt8', response: answer });
+              return;
+            }
+            machine.primitive({ type: 'Evt7', response: answer });
+            subscriber.next(new Association(machine, negotiationOf('acceptor', request, answer)));
+          },
+          error: (error: unknown) => {
+            log.net('%s: acceptance policy failed: %s', transport.peer, error);
+            if (machine.allows('Evt15')) machine.primitive({ type: 'Evt15' });
+          },
+        });
+        subscriptions.add(answering);
+      });
+      const done = machine.finished.subscribe(() => {
+        open.delete(machine);
+        notices.unsubscribe();
+        done?.unsubscribe();
+      });
+      machine.acceptTransport(transport);
+    };
+
+    const server: Server = options.tls ? createTlsServer(options.tls, onConnection) : createNetServer(onConnection);
+    server.on('error', (error) => subscriber.error(error));
+    server.listen(options.port ?? 0, host, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : (options.port ?? 0);
+      log.net('listening on %s:%d', host, port);
+      options.onListening?.({ host, port });
+    });
+
+    return () => {
+      server.close();
+      for (const s of subscriptions) s.unsubscribe();
+      for (const machine of open) {
+        if (options.onStop !== 'abort' && machine.allows('Evt11')) machine.primitive({ type: 'Evt11' });
+        else if (machine.allows('Evt15')) machine.primitive({ type: 'Evt15' });
+        else machine.destroy();
+      }
+    };
+  });
+}

@@ -1,0 +1,72 @@
+import type { Socket } from 'node:net';
+import { Observable } from 'rxjs';
+import { ConnectionError } from '../errors.js';
+import { log } from '../log.js';
+import type { Transport } from './transport.js';
+
+/** How long a closed transport waits for the peer's side of the close before it lets go. */
+const CLOSE_GRACE_MS = 2_000;
+
+/**
+ * A transport over a connected `net.Socket` or `tls.TLSSocket`: Nagle off, reading paused
+ * while a consumer holds it, writes in order with `drain` reported to whoever waits for it.
+ */
+export function socketTransport(socket: Socket): Transport {
+  socket.setNoDelay(true);
+  const peer = `${socket.remoteAddress}:${socket.remotePort}`;
+  let holds = 0;
+  let failure: Error | undefined;
+  socket.on('error', (error: NodeJS.ErrnoException) => {
+    failure = new ConnectionError(`Connection to ${peer} failed: ${error.message}`, error.code, { cause: error });
+    log.net('%s: %s', peer, error.message);
+  });
+
+  const chunks = new Observable<Uint8Array>((subscriber) => {
+    const onData = (chunk: Buffer) => subscriber.next(chunk);
+    const onClose = () => {
+      log.net('%s: closed', peer);
+      subscriber.complete();
+    };
+    socket.on('data', onData);
+    socket.once('close', onClose);
+    if (socket.destroyed) onClose();
+    return () => {
+      socket.off('data', onData);
+      socket.off('close', onClose);
+    };
+  });
+
+  return {
+    chunks,
+    peer,
+    write(bytes) {
+      if (!socket.destroyed && socket.writable) socket.write(bytes);
+    },
+    drained: () =>
+      new Observable<void>((subscriber) => {
+        if (!socket.writableNeedDrain) {
+          subscriber.complete();
+          return undefined;
+        }
+        const done = () => subscriber.complete();
+        const closed = () => subscriber.error(failure ?? new ConnectionError(`Connection to ${peer} closed while sending`, undefined));
+        socket.once('drain', done);
+        socket.once('close', closed);
+        return () => {
+          socket.off('drain', done);
+          socket.off('close', closed);
+        };
+      }),
+    pause() {
+      if (holds++ === 0) socket.pause();
+    },
+    resume() {
+      if (holds > 0 && --holds === 0) socket.resume();
+    },
+    close() {
+      if (socket.destroyed) return;
+      socket.end();
+      setTimeout(() => socket.destroy(), CLOSE_GRACE_MS).unref();
+    },
+  };
+}

@@ -1,0 +1,24 @@
+import type { Observable } from 'rxjs';
+
+/**
+ * A byte stream to the peer, as the state machine's runner uses it. Adapters exist for
+ * `node:net` and `node:tls` sockets and, for tests, an in-memory fake.
+ */
+export interface Transport {
+  /**
+   * The bytes received, as they arrive. Completes when the connection closes (Evt17) and
+   * errors only if it breaks with an error. Subscribe once.
+   */
+  readonly chunks: Observable<Uint8Array>;
+  /** Queues bytes for sending, in order, at once. */
+  write(bytes: Uint8Array): void;
+  /** Completes once the bytes queued so far no longer exceed the send buffer ('drain'). */
+  drained(): Observable<void>;
+  /** Stops delivering chunks until as many `resume()` calls as `pause()` calls were made. */
+  pause(): void;
+  resume(): void;
+  /** Closes the connection once queued bytes are sent. */
+  close(): void;
+  /** A description of the peer for logs and errors (address:port). */
+  readonly peer: string;
+}
