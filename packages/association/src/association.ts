@@ -1,5 +1,5 @@
 import type { PDataTf } from '@dimse-rx/pdu';
-import { defer, EMPTY, filter, map, type Observable, share, throwError } from 'rxjs';
+import { defer, distinctUntilChanged, EMPTY, filter, map, type Observable, share, takeWhile, throwError } from 'rxjs';
 import type { StateName } from './fsm/table.js';
 import type { UlNotice } from './fsm/types.js';
 import type { NegotiatedContext, Negotiation } from './negotiation/outcome.js';
@@ -40,6 +40,15 @@ export class Association {
         machine.primitive({ type: 'Evt14' });
       }
     });
+  }
+
+  /** The Upper Layer state now and at every change (PS3.8 9.2.1); completes when the association is over. */
+  get states(): Observable<StateName> {
+    return this.#machine.states.pipe(
+      map((s) => s.name),
+      distinctUntilChanged(),
+      takeWhile((name) => name !== 'Sta1', true),
+    );
   }
 
   /** The Upper Layer state (PS3.8 9.2.1), 'Sta6' while established. */

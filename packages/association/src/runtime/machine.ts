@@ -109,6 +109,7 @@ export class UlMachine {
   #outcome: Error | 'released' | undefined;
   readonly #finished = new AsyncSubject<Error | undefined>();
   #ended = false;
+  #closed = false;
 
   constructor(options: MachineOptions) {
     this.#options = options;
@@ -257,8 +258,7 @@ export class UlMachine {
         break;
       }
       case 'Close':
-        this.#reading?.unsubscribe();
-        this.#transport?.close();
+        this.#close();
         break;
       case 'StartArtim':
         // Restart: a start while running begins a new period (AA-1).
@@ -276,6 +276,13 @@ export class UlMachine {
         log.fsm('%s: no transition for %s in %s, ignored', this.#options.label, effect.event, effect.state);
         break;
     }
+  }
+
+  #close(): void {
+    this.#reading?.unsubscribe();
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#transport?.close();
   }
 
   #note(notice: UlNotice): void {
@@ -302,11 +309,16 @@ export class UlMachine {
     }
     const connecting = timeouts.connect > 0 ? merge(connect(), timer(timeouts.connect).pipe(map(() => undefined))) : connect();
     let done = false;
-    const subscription = connecting.subscribe({
+    const settle = (): boolean => {
+      if (done) return false;
+      done = true;
+      subscription?.unsubscribe();
+      return true;
+    };
+    let subscription: Subscription | undefined;
+    subscription = connecting.subscribe({
       next: (transport) => {
-        if (done) return;
-        done = true;
-        queueMicrotask(() => subscription?.unsubscribe());
+        if (!settle()) return;
         if (transport === undefined) {
           this.#fail(new AssociationTimeoutError('connect', timeouts.connect, 'no transport connection'));
           this.#wire.next({ type: 'Evt17' });
@@ -316,13 +328,14 @@ export class UlMachine {
         this.#wire.next({ type: 'Evt2' });
       },
       error: (error: unknown) => {
-        if (done) return;
-        done = true;
+        if (!settle()) return;
         this.#fail(error instanceof Error ? error : new ConnectionError(String(error), undefined));
         this.#wire.next({ type: 'Evt17' });
       },
     });
-    this.#subscriptions.push(subscription);
+    // A connector that answered synchronously is settled already: let go of it now.
+    if (done) subscription.unsubscribe();
+    else this.#subscriptions.push(subscription);
   }
 
   #attach(transport: Transport): void {
@@ -358,18 +371,14 @@ export class UlMachine {
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
-    this.#reading?.unsubscribe();
-    this.#transport?.close();
+    this.#close();
     this.#artim.next(false);
     const outcome = this.#cause ?? this.#outcome ?? new AssociationAbortedError(0, 0, 'aborted locally');
     log.fsm('%s: ended, %s', this.#options.label, outcome === 'released' ? 'released' : outcome.message);
     this.#notices.complete();
     this.#finished.next(outcome === 'released' ? undefined : outcome);
     this.#finished.complete();
-    // Unsubscribe after the current event's effects have all run.
-    queueMicrotask(() => {
-      for (const s of this.#subscriptions) s.unsubscribe();
-    });
+    for (const s of this.#subscriptions) s.unsubscribe();
   }
 
   /** Forces the end: sends nothing more, closes the transport. For a process that stops. */
