@@ -36,8 +36,8 @@ export function associate(options: AssociateOptions, internals: AssociateInterna
       const negotiation = negotiationOf('requestor', request, notice.response);
       association = new Association(machine, negotiation);
       if (!negotiation.presentationContexts.some((pc) => pc.accepted)) {
+        // The teardown that error() runs releases the association.
         subscriber.error(new NoPresentationContextAcceptedError(negotiation.presentationContexts));
-        machine.primitive({ type: 'Evt11' });
         return;
       }
       subscriber.next(association);

@@ -37,6 +37,7 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
         label: `acceptor@${transport.peer}`,
       });
       open.add(machine);
+      const answers: Subscription[] = [];
       const notices = machine.notices.subscribe((notice) => {
         if (notice.type !== 'AssociateIndication') return;
         const request = notice.request;
@@ -66,11 +67,15 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
           },
         });
         subscriptions.add(answering);
+        answers.push(answering);
       });
-      const done = machine.finished.subscribe(() => {
+      machine.finished.subscribe(() => {
         open.delete(machine);
         notices.unsubscribe();
-        done?.unsubscribe();
+        for (const s of answers) {
+          s.unsubscribe();
+          subscriptions.delete(s);
+        }
       });
       machine.acceptTransport(transport);
     };
