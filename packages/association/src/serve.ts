@@ -25,6 +25,8 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
   return new Observable<Association>((subscriber) => {
     const host = options.host ?? '127.0.0.1';
     const open = new Set<UlMachine>();
+    /** Accepted and not over yet: what maxAssociations counts. */
+    const established = new Set<UlMachine>();
     const subscriptions = new Set<Subscription>();
     const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
 
@@ -41,8 +43,7 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
       const notices = machine.notices.subscribe((notice) => {
         if (notice.type !== 'AssociateIndication') return;
         const request = notice.request;
-        // Other associations already open count against the limit; this one does not yet.
-        const answering = answerRequest(request, options, open.size - 1).subscribe({
+        const answering = answerRequest(request, options, established.size).subscribe({
           next: (answer) => {
             if (machine.state.name !== 'Sta3') return;
             if (answer.type === 'AssociateRj') {
@@ -58,6 +59,7 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
               machine.primitive({ type: 'Evt8', response: answer });
               return;
             }
+            established.add(machine);
             machine.primitive({ type: 'Evt7', response: answer });
             subscriber.next(new Association(machine, negotiationOf('acceptor', request, answer)));
           },
@@ -71,6 +73,7 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
       });
       machine.finished.subscribe(() => {
         open.delete(machine);
+        established.delete(machine);
         notices.unsubscribe();
         for (const s of answers) {
           s.unsubscribe();
