@@ -1,6 +1,6 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { Observable, type Subscription } from 'rxjs';
+import { first, Observable, type Subscription } from 'rxjs';
 import { Association } from './association.js';
 import { log } from './log.js';
 import { answerRequest } from './negotiation/acceptor.js';
@@ -60,8 +60,13 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
               return;
             }
             established.add(machine);
+            const association = new Association(machine, negotiationOf('acceptor', request, answer));
+            // Evt7 is performed after the event being handled now: emit once AE-7 has run (Sta6).
+            const ready = association.states.pipe(first((state) => state === 'Sta6', undefined)).subscribe((state) => {
+              if (state) subscriber.next(association);
+            });
+            answers.push(ready);
             machine.primitive({ type: 'Evt7', response: answer });
-            subscriber.next(new Association(machine, negotiationOf('acceptor', request, answer)));
           },
           error: (error: unknown) => {
             log.net('%s: acceptance policy failed: %s', transport.peer, error);

@@ -106,9 +106,10 @@ function accepted(
   if (proposedWindow && policy.asynchronousOperationsWindow) {
     userInformation.push({
       type: 'AsynchronousOperationsWindow',
-      // PS3.7 D.3.3.3: the acceptor's invoked answers the requestor's performed and vice versa.
-      maxOperationsInvoked: minLimit(policy.asynchronousOperationsWindow.maxOperationsInvoked, proposedWindow.maxOperationsPerformed),
-      maxOperationsPerformed: minLimit(policy.asynchronousOperationsWindow.maxOperationsPerformed, proposedWindow.maxOperationsInvoked),
+      // PS3.7 D.3.3.3: the AC gives what the requestor may invoke and perform, each at most what it
+      // proposed; what it invokes, this side performs, and the other way round.
+      maxOperationsInvoked: minLimit(proposedWindow.maxOperationsInvoked, policy.asynchronousOperationsWindow.maxOperationsPerformed),
+      maxOperationsPerformed: minLimit(proposedWindow.maxOperationsPerformed, policy.asynchronousOperationsWindow.maxOperationsInvoked),
     });
   }
   for (const item of request.userInformation) {

@@ -44,7 +44,7 @@ export interface Negotiation {
   readonly peerImplementationVersionName: string | undefined;
   /** Role selection as answered in the A-ASSOCIATE-AC; SOP classes not listed keep the default roles. */
   readonly roles: readonly NegotiatedRole[];
-  /** Negotiated window (PS3.7 D.3.3.3); 1/1 when none was negotiated, 0 means unlimited. */
+  /** Negotiated window (PS3.7 D.3.3.3) for this side: operations it may invoke and perform; 1/1 when none was negotiated, 0 means unlimited. */
   readonly asynchronousOperationsWindow: { readonly maxOperationsInvoked: number; readonly maxOperationsPerformed: number };
   /** SOP Class Extended Negotiation replies of the acceptor. */
   readonly extendedNegotiation: readonly SopClassExtendedNegotiation[];
@@ -92,9 +92,12 @@ export function negotiationOf(role: UlRole, request: AssociateRq, response: Asso
     peerImplementationClassUid: find(peer.userInformation, 'ImplementationClassUid')?.uid,
     peerImplementationVersionName: find(peer.userInformation, 'ImplementationVersionName')?.name,
     roles: all(response.userInformation, 'RoleSelection').map(({ sopClassUid, scuRole, scpRole }) => ({ sopClassUid, scuRole, scpRole })),
-    asynchronousOperationsWindow: window
-      ? { maxOperationsInvoked: window.maxOperationsInvoked, maxOperationsPerformed: window.maxOperationsPerformed }
-      : { maxOperationsInvoked: 1, maxOperationsPerformed: 1 },
+    // The AC states the requestor's window; the acceptor invokes what the requestor performs.
+    asynchronousOperationsWindow: !window
+      ? { maxOperationsInvoked: 1, maxOperationsPerformed: 1 }
+      : role === 'requestor'
+        ? { maxOperationsInvoked: window.maxOperationsInvoked, maxOperationsPerformed: window.maxOperationsPerformed }
+        : { maxOperationsInvoked: window.maxOperationsPerformed, maxOperationsPerformed: window.maxOperationsInvoked },
     extendedNegotiation: all(response.userInformation, 'SopClassExtendedNegotiation'),
     commonExtendedNegotiation: all(request.userInformation, 'SopClassCommonExtendedNegotiation'),
     userIdentity: find(request.userInformation, 'UserIdentityRq'),
