@@ -297,7 +297,7 @@ describe('the runtime over a fake transport, in virtual time', () => {
     // acceptor answers once it has the requestor's A-RELEASE-RP (AR-10, then AR-4).
     expect(requestorStates).toEqual(['5 Sta6', '5 Sta7', '6 Sta9', '6 Sta11', '8 Sta1']);
     expect(acceptorStates).toEqual(['0 Sta2', '1 Sta3', '1 Sta6', '5 Sta7', '6 Sta10', '7 Sta12', '7 Sta13', '9 Sta1']);
-    expect(ends).toEqual(['8 requestor completed', '9 acceptor released']);
+    expect(ends).toEqual(['7 acceptor released', '8 requestor completed']);
     expect(a.writtenPdus.map((p) => p.type)).toEqual(['AssociateRq', 'ReleaseRq', 'ReleaseRp']);
     expect(b.writtenPdus.map((p) => p.type)).toEqual(['AssociateAc', 'ReleaseRq', 'ReleaseRp']);
   });

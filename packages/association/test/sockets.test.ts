@@ -435,6 +435,7 @@ describe('release and abort', () => {
     await within(lastValueFrom(requestor.release(), { defaultValue: 'completed' }), 2_000, 'release()');
     expect(await requested.end).toBeUndefined();
     expect(await finishedOf(acceptor)).toBeUndefined();
+    await Promise.all([lastValueFrom(requestor.states), lastValueFrom(acceptor.states)]);
     expect(requestorStates).toEqual(['Sta6', 'Sta7', 'Sta1']);
     expect(acceptorStates).toEqual(['Sta6', 'Sta8', 'Sta13', 'Sta1']);
   });
@@ -449,6 +450,7 @@ describe('release and abort', () => {
     await within(lastValueFrom(acceptor.release(), { defaultValue: 'completed' }), 2_000, 'release()');
     expect(await within(requested.end, 2_000, 'associate() end')).toBeUndefined();
     expect(await finishedOf(requestor)).toBeUndefined();
+    await Promise.all([lastValueFrom(requestor.states), lastValueFrom(acceptor.states)]);
     expect(acceptorStates).toEqual(['Sta6', 'Sta7', 'Sta1']);
     expect(requestorStates).toEqual(['Sta6', 'Sta8', 'Sta13', 'Sta1']);
   });
@@ -462,6 +464,7 @@ describe('release and abort', () => {
     const error = await expectAborted(finishedOf(acceptor), 0);
     expect(error.message).toMatch(/peer aborted/);
     await expectAborted(requested.end, 0);
+    await lastValueFrom(requestor.states);
     expect(requestor.state).toBe('Sta1');
   });
 
@@ -492,6 +495,7 @@ describe('release and abort', () => {
     expect(await finishedOf(acceptor)).toBeUndefined();
     expect(await requested.end).toBeUndefined();
     // PS3.8 9.2.3: the requestor answers first (Sta9 -> Sta11), the acceptor after the A-RELEASE-RP (Sta10 -> Sta12).
+    await Promise.all([lastValueFrom(requestor.states), lastValueFrom(acceptor.states)]);
     expect(requestorStates).toEqual(['Sta6', 'Sta7', 'Sta9', 'Sta11', 'Sta1']);
     expect(acceptorStates).toEqual(['Sta6', 'Sta7', 'Sta10', 'Sta12', 'Sta13', 'Sta1']);
   });
@@ -551,6 +555,7 @@ describe('the peer closes the connection', () => {
     raw.destroy();
     const error = await expectAborted(finishedOf(acceptor), 2, 0);
     expect(error.message).toMatch(/closed in Sta6/);
+    await lastValueFrom(acceptor.states);
     expect(acceptor.state).toBe('Sta1');
   });
 
@@ -576,6 +581,7 @@ describe('the peer closes the connection', () => {
     raw.destroy();
     const error = await expectAborted(requested.end, 2, 0);
     expect(error.message).toMatch(/closed in Sta6/);
+    await lastValueFrom(requestor.states);
     expect(requestor.state).toBe('Sta1');
   });
 
@@ -794,6 +800,7 @@ describe('withAssociation', () => {
       [1, 'Sta6'],
       ['Sta6', 'Sta6'],
     ]);
+    await lastValueFrom(used!.states, { defaultValue: undefined });
     expect(used?.state).toBe('Sta1');
     expect(await finishedOf(used!)).toBeUndefined();
     expect(await finishedOf(await server.association())).toBeUndefined();

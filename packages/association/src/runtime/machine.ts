@@ -110,6 +110,7 @@ export class UlMachine {
   readonly #finished = new AsyncSubject<Error | undefined>();
   #ended = false;
   #closed = false;
+  #reported = false;
 
   constructor(options: MachineOptions) {
     this.#options = options;
@@ -172,8 +173,9 @@ export class UlMachine {
   }
 
   /**
-   * Emits once, when the machine is back in Sta1: undefined after a release, otherwise the
-   * error that ended the association (rejection, abort, timeout, connection failure).
+   * Emits once, when the association no longer exists (Sta13, or Sta1 when the transport closed
+   * first): undefined after a release, otherwise the error that ended it (rejection, abort,
+   * timeout, connection failure). The transport may still be closing.
    */
   get finished(): Observable<Error | undefined> {
     return this.#finished.asObservable();
@@ -244,6 +246,8 @@ export class UlMachine {
     if (result.action === 'AR-3' || result.action === 'AR-4') this.#outcome ??= 'released';
     for (const effect of result.effects) this.#effect(effect);
     if (result.event?.type === 'Evt10' || result.event?.type === 'Evt9') this.#activity.next();
+    // Sta13: the association no longer exists, only the transport is left to close.
+    if (result.state.name === 'Sta13') this.#finish();
     if (result.state.name === 'Sta1' && from !== 'Sta1') this.#end();
   }
 
@@ -276,6 +280,16 @@ export class UlMachine {
         log.fsm('%s: no transition for %s in %s, ignored', this.#options.label, effect.event, effect.state);
         break;
     }
+  }
+
+  /** Tells how the association ended, once: on entering Sta13 or Sta1, whichever comes first. */
+  #finish(): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    const outcome = this.#cause ?? this.#outcome ?? new AssociationAbortedError(0, 0, 'aborted locally');
+    log.fsm('%s: ended, %s', this.#options.label, outcome === 'released' ? 'released' : outcome.message);
+    this.#finished.next(outcome === 'released' ? undefined : outcome);
+    this.#finished.complete();
   }
 
   #close(): void {
@@ -373,11 +387,8 @@ export class UlMachine {
     this.#ended = true;
     this.#close();
     this.#artim.next(false);
-    const outcome = this.#cause ?? this.#outcome ?? new AssociationAbortedError(0, 0, 'aborted locally');
-    log.fsm('%s: ended, %s', this.#options.label, outcome === 'released' ? 'released' : outcome.message);
+    this.#finish();
     this.#notices.complete();
-    this.#finished.next(outcome === 'released' ? undefined : outcome);
-    this.#finished.complete();
     for (const s of this.#subscriptions) s.unsubscribe();
   }
 
