@@ -9,6 +9,7 @@ export default defineConfig({
     alias: {
       '@dimse-rx/pdu': src('pdu'),
       '@dimse-rx/association': src('association'),
+      '@dimse-rx/dimse': src('dimse'),
       '@dimse-rx/cli': src('cli'),
     },
   },
