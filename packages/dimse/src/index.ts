@@ -1,6 +1,19 @@
 /**
- * @dimse-rx/dimse: DICOM message exchange (PS3.7) over dimse-rx associations.
+ * @dimse-rx/dimse: DICOM message exchange (PS3.7) over dimse-rx associations: command sets,
+ * fragmentation and reassembly, the data set codec, and the services.
  */
+export {
+  type DataSource,
+  DimseChannel,
+  dimse,
+  type IncomingRequest,
+  type RequestHandler,
+  type ResponseSpec,
+  type SendProgress,
+} from './channel.js';
+export { type Command, CommandError, checkCommand, decodeCommand, encodeCommand, hasDataSet, parseCommand } from './command/codec.js';
+export { CommandField, CommandTag, commandName, DATA_SET_PRESENT, isResponse, NO_DATA_SET, Priority } from './command/fields.js';
+export { type DimseStatus, dimseStatus, Status, type StatusKind, statusKind, statusMeaning } from './command/status.js';
 export {
   isUncompressed,
   TransferSyntax,
@@ -8,3 +21,8 @@ export {
   transferSyntaxProperties,
   UNCOMPRESSED_TRANSFER_SYNTAXES,
 } from './dataset/transfer-syntax.js';
+export { MessageAssembler, MessageAssemblyError } from './message/assemble.js';
+export { DataSetStream } from './message/data-set-stream.js';
+export { Fragmenter, fragment } from './message/fragment.js';
+export type { DimseMessage } from './message/message.js';
+export { echo, NoPresentationContextError, VERIFICATION_SOP_CLASS } from './services/echo.js';

@@ -1,0 +1,339 @@
+import type { Association, NegotiatedContext } from '@dimse-rx/association';
+import createDebug from 'debug';
+import { lastValueFrom, Observable, of, type Subscription } from 'rxjs';
+import { type Command, encodeCommand } from './command/codec.js';
+import { CommandField, commandName, DATA_SET_PRESENT, isResponse, NO_DATA_SET } from './command/fields.js';
+import { Status } from './command/status.js';
+import { MessageAssembler, MessageAssemblyError } from './message/assemble.js';
+import { Fragmenter } from './message/fragment.js';
+import type { DimseMessage } from './message/message.js';
+
+const log = createDebug('dimse-rx:dimse');
+
+/** Bytes of a data set to send: all at once, or chunks read as the sending goes (bounded memory). */
+export type DataSource = Uint8Array | AsyncIterable<Uint8Array>;
+
+/** A response a request handler gives; the channel fills in Message ID Being Responded To and the data set type. */
+export interface ResponseSpec {
+  readonly status: number;
+  /** Other fields of the response command (Affected SOP Class UID, sub-operation counts...). */
+  readonly fields?: Partial<Omit<Command, 'commandField' | 'status' | 'messageIdBeingRespondedTo' | 'commandDataSetType'>>;
+  readonly dataSet?: DataSource;
+}
+
+/** A request received from the peer, as handlers see it. */
+export interface IncomingRequest {
+  readonly message: DimseMessage;
+  readonly association: Association;
+  readonly presentationContext: NegotiatedContext & { readonly transferSyntax: string };
+}
+
+/**
+ * Handles one kind of request: returns the responses to send, pending ones first, the final
+ * one last. Unsubscribed when the peer cancels (C-CANCEL) or the association ends.
+ */
+export type RequestHandler = (request: IncomingRequest) => Observable<ResponseSpec>;
+
+/** Progress of a data set being sent. */
+export interface SendProgress {
+  readonly bytes: number;
+}
+
+/** Answered to requests whose command lacks what its type requires, or that nobody handles. */
+const NO_HANDLER_STATUS: Readonly<Record<number, number>> = {
+  [CommandField.CStoreRq]: Status.SopClassNotSupported,
+};
+
+interface Outstanding {
+  readonly deliver: (message: DimseMessage) => void;
+  readonly fail: (error: Error) => void;
+}
+
+/**
+ * DIMSE over one association, both ways at once: requests this side sends, with their responses
+ * routed back by Message ID Being Responded To; requests the peer sends, routed to handlers by
+ * command field. Messages are sent whole, one after the other, never interleaved (PS3.7 Annex E).
+ */
+export class DimseChannel {
+  readonly association: Association;
+  readonly #handlers = new Map<number, RequestHandler>();
+  readonly #outstanding = new Map<number, Outstanding>();
+  /** Requests of the peer being handled, by their Message ID, so C-CANCEL can reach them. */
+  readonly #handling = new Map<number, Subscription>();
+  readonly #assembler: MessageAssembler;
+  #nextMessageId = 1;
+  #sending: Promise<void> = Promise.resolve();
+  #ended: Error | undefined;
+
+  constructor(association: Association) {
+    this.association = association;
+    const accepted = new Set(association.acceptedContexts.map((pc) => pc.id));
+    this.#assembler = new MessageAssembler(
+      (id) => accepted.has(id),
+      () => association.hold(),
+    );
+    association.pData.subscribe((pdu) => {
+      let messages: DimseMessage[];
+      try {
+        messages = this.#assembler.push(pdu);
+      } catch (error) {
+        log('%s: aborting: %s', this.#label, (error as Error).message);
+        this.#end(error as Error);
+        association.abort();
+        return;
+      }
+      for (const message of messages) this.#route(message);
+    });
+    association.finished.subscribe((error) => this.#end(error ?? new Error('The association was released')));
+    // Verification (PS3.4 A): every association that accepted it answers C-ECHO.
+    this.handle(CommandField.CEchoRq, () => of({ status: Status.Success }));
+  }
+
+  get #label(): string {
+    const n = this.association.negotiation;
+    return `${n.callingAeTitle}->${n.calledAeTitle}`;
+  }
+
+  /** Registers the handler of a request type (C-ECHO is answered by default). */
+  handle(commandField: number, handler: RequestHandler): this {
+    this.#handlers.set(commandField, handler);
+    return this;
+  }
+
+  /** The accepted presentation context for an abstract syntax, preferring the given transfer syntaxes. */
+  context(
+    abstractSyntax: string,
+    transferSyntaxes?: readonly string[],
+  ): (NegotiatedContext & { readonly transferSyntax: string }) | undefined {
+    const candidates = this.association.acceptedContexts.filter((pc) => pc.abstractSyntax === abstractSyntax);
+    if (!transferSyntaxes) return candidates[0];
+    for (const ts of transferSyntaxes) {
+      const found = candidates.find((pc) => pc.transferSyntax === ts);
+      if (found) return found;
+    }
+    return undefined;
+  }
+
+  /**
+   * Sends a request (its Message ID is assigned here) and emits its responses: pending ones, then
+   * the final one, after which it completes. Unsubscribing before the final response sends
+   * C-CANCEL-RQ when `cancelable` (C-FIND, C-GET, C-MOVE). Errors when the association ends first.
+   */
+  request(
+    presentationContextId: number,
+    command: Omit<Command, 'messageId' | 'commandDataSetType'>,
+    options: { dataSet?: DataSource; cancelable?: boolean; onProgress?: (progress: SendProgress) => void } = {},
+  ): Observable<DimseMessage> {
+    return new Observable<DimseMessage>((subscriber) => {
+      if (this.#ended) {
+        subscriber.error(this.#ended);
+        return undefined;
+      }
+      const messageId = this.#allocateMessageId();
+      let final = false;
+      this.#outstanding.set(messageId, {
+        deliver: (message) => {
+          const status = message.command.status ?? 0;
+          final = status !== Status.Pending && status !== Status.PendingWithWarnings;
+          if (final) this.#outstanding.delete(messageId);
+          subscriber.next(message);
+          if (final) subscriber.complete();
+        },
+        fail: (error) => subscriber.error(error),
+      });
+      const full: Command = {
+        ...command,
+        messageId,
+        commandDataSetType: options.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
+      } as Command;
+      const abort = new AbortController();
+      this.#send(presentationContextId, full, options.dataSet, abort.signal, options.onProgress).catch((error: Error) => {
+        this.#outstanding.delete(messageId);
+        subscriber.error(error);
+      });
+      return () => {
+        abort.abort();
+        if (final || !this.#outstanding.has(messageId)) return;
+        this.#outstanding.delete(messageId);
+        if (options.cancelable && !this.#ended) {
+          const cancel: Command = {
+            commandField: CommandField.CCancelRq,
+            messageIdBeingRespondedTo: messageId,
+            commandDataSetType: NO_DATA_SET,
+          };
+          this.#send(presentationContextId, cancel).catch(() => undefined);
+        }
+      };
+    });
+  }
+
+  #allocateMessageId(): number {
+    // Message IDs are 16-bit and must not repeat among outstanding requests (PS3.7 9.1.1.1).
+    for (let i = 0; i < 0x10000; i++) {
+      const id = this.#nextMessageId;
+      this.#nextMessageId = id === 0xffff ? 1 : id + 1;
+      if (!this.#outstanding.has(id)) return id;
+    }
+    throw new RangeError('65535 requests outstanding: no Message ID left');
+  }
+
+  /**
+   * Sends one message whole: command, then data set, cut to the peer's maximum PDU length; waits
+   * its turn behind the message being sent and on the socket's drain between PDUs.
+   */
+  #send(id: number, command: Command, dataSet?: DataSource, signal?: AbortSignal, onProgress?: (p: SendProgress) => void): Promise<void> {
+    const turn = this.#sending.then(async () => {
+      if (this.#ended) throw this.#ended;
+      log(
+        '%s: sending %s (message %d) on context %d',
+        this.#label,
+        commandName(command.commandField),
+        command.messageId ?? command.messageIdBeingRespondedTo,
+        id,
+      );
+      const f = new Fragmenter(id, this.association.negotiation.peerMaxPduLength);
+      for (const pdu of f.command(encodeCommand(command), dataSet !== undefined)) await this.#write(pdu);
+      if (dataSet !== undefined) {
+        let bytes = 0;
+        const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = dataSet instanceof Uint8Array ? [dataSet] : dataSet;
+        for await (const chunk of chunks) {
+          if (signal?.aborted) {
+            // Half a message cannot be taken back: only an abort ends it (PS3.7 Annex E).
+            this.association.abort();
+            throw new Error('Sending cancelled in the middle of a data set: the association was aborted');
+          }
+          for (const pdu of f.data(chunk)) await this.#write(pdu);
+          bytes += chunk.length;
+          onProgress?.({ bytes });
+        }
+      }
+      for (const pdu of f.end()) await this.#write(pdu);
+    });
+    this.#sending = turn.catch(() => undefined);
+    return turn;
+  }
+
+  #write(pdu: Parameters<Association['send']>[0]): Promise<void> {
+    return lastValueFrom(this.association.send(pdu), { defaultValue: undefined });
+  }
+
+  /** Sends a response to a request of the peer. */
+  respond(request: DimseMessage, response: ResponseSpec, signal?: AbortSignal): Promise<void> {
+    const command = {
+      ...response.fields,
+      commandField: request.command.commandField | 0x8000,
+      messageIdBeingRespondedTo: request.command.messageId ?? 0,
+      status: response.status,
+      commandDataSetType: response.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
+    } as Command;
+    return this.#send(request.presentationContextId, command, response.dataSet, signal);
+  }
+
+  #route(message: DimseMessage): void {
+    const { command } = message;
+    log('%s: received %s', this.#label, commandName(command.commandField));
+    if (isResponse(command.commandField)) {
+      const outstanding = this.#outstanding.get(command.messageIdBeingRespondedTo ?? -1);
+      if (!outstanding) {
+        // A response to no outstanding request breaks the protocol: PS3.7 gives no status to answer it with.
+        log('%s: response to message %d, which is not outstanding: aborting', this.#label, command.messageIdBeingRespondedTo);
+        this.#end(new Error(`Response to message ${command.messageIdBeingRespondedTo}, which is not outstanding`));
+        this.association.abort();
+        return;
+      }
+      outstanding.deliver(message);
+      return;
+    }
+    if (command.commandField === CommandField.CCancelRq) {
+      const handling = this.#handling.get(command.messageIdBeingRespondedTo ?? -1);
+      log('%s: C-CANCEL of message %d%s', this.#label, command.messageIdBeingRespondedTo, handling ? '' : ' (not in progress)');
+      handling?.unsubscribe();
+      return;
+    }
+    this.#handleRequest(message);
+  }
+
+  #handleRequest(message: DimseMessage): void {
+    const { command } = message;
+    const messageId = command.messageId;
+    if (messageId === undefined) {
+      this.#end(new Error(`${commandName(command.commandField)} without Message ID`));
+      this.association.abort();
+      return;
+    }
+    const context = this.association.acceptedContexts.find((pc) => pc.id === message.presentationContextId)!;
+    const handler = this.#handlers.get(command.commandField);
+    if (message.problem || !handler) {
+      const status = message.problem
+        ? message.problem.message.startsWith('Unrecognized')
+          ? Status.UnrecognizedOperation
+          : Status.MistypedArgument
+        : (NO_HANDLER_STATUS[command.commandField] ?? Status.UnrecognizedOperation);
+      const errorComment = (message.problem?.message ?? `No handler for ${commandName(command.commandField)}`).slice(0, 64);
+      log('%s: answering %s with 0x%s: %s', this.#label, commandName(command.commandField), status.toString(16), errorComment);
+      // The data set is read to its end before the answer, so the next message can follow.
+      const answer = () => this.respond(message, { status, fields: { errorComment } }).catch(() => undefined);
+      if (message.dataSet) message.dataSet.chunks.subscribe({ complete: answer, error: () => undefined });
+      else void answer();
+      return;
+    }
+    const abort = new AbortController();
+    let finalSent = false;
+    let responses = Promise.resolve();
+    const subscription = handler({ message, association: this.association, presentationContext: context }).subscribe({
+      next: (response) => {
+        const pending = response.status === Status.Pending || response.status === Status.PendingWithWarnings;
+        if (!pending) finalSent = true;
+        responses = responses.then(() => this.respond(message, response, abort.signal)).catch(() => undefined);
+      },
+      error: (error: Error) => {
+        log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), error.message);
+        finalSent = true;
+        const status = command.commandField === CommandField.CStoreRq ? Status.RefusedOutOfResources : Status.ProcessingFailure;
+        responses = responses
+          .then(() => this.respond(message, { status, fields: { errorComment: error.message.slice(0, 64) } }))
+          .catch(() => undefined);
+        this.#handling.delete(messageId);
+      },
+      complete: () => {
+        this.#handling.delete(messageId);
+        const answered = finalSent;
+        finalSent = true;
+        if (!answered) responses = responses.then(() => this.respond(message, { status: Status.Success })).catch(() => undefined);
+      },
+    });
+    if (!subscription.closed) {
+      this.#handling.set(messageId, subscription);
+      subscription.add(() => {
+        if (!finalSent && !this.#ended) {
+          // Cancelled by the peer (C-CANCEL): the final response says so.
+          finalSent = true;
+          this.#handling.delete(messageId);
+          responses = responses.then(() => this.respond(message, { status: Status.Cancel })).catch(() => undefined);
+        }
+      });
+    }
+  }
+
+  #end(error: Error): void {
+    if (this.#ended) return;
+    this.#ended = error;
+    this.#assembler.fail(error);
+    for (const outstanding of this.#outstanding.values()) outstanding.fail(error);
+    this.#outstanding.clear();
+    for (const handling of this.#handling.values()) handling.unsubscribe();
+    this.#handling.clear();
+  }
+}
+
+const channels = new WeakMap<Association, DimseChannel>();
+
+/** The DIMSE channel of an association, created on first use (it then reads all its P-DATA). */
+export function dimse(association: Association): DimseChannel {
+  let channel = channels.get(association);
+  if (!channel) {
+    channel = new DimseChannel(association);
+    channels.set(association, channel);
+  }
+  return channel;
+}

@@ -1,0 +1,255 @@
+import { CommandField, CommandTag, commandName, NO_DATA_SET } from './fields.js';
+
+/**
+ * A command set (PS3.7 E.1): every field of every DIMSE-C and DIMSE-N message. Which fields a
+ * message needs is checked by `checkCommand`; the codec itself writes what is given.
+ */
+export interface Command {
+  readonly commandField: number;
+  readonly messageId?: number;
+  readonly messageIdBeingRespondedTo?: number;
+  readonly affectedSopClassUid?: string;
+  readonly requestedSopClassUid?: string;
+  readonly affectedSopInstanceUid?: string;
+  readonly requestedSopInstanceUid?: string;
+  readonly moveDestination?: string;
+  readonly priority?: number;
+  /** 0101H: no data set follows; any other value: one does. */
+  readonly commandDataSetType: number;
+  readonly status?: number;
+  readonly offendingElement?: readonly number[];
+  readonly errorComment?: string;
+  readonly errorId?: number;
+  readonly eventTypeId?: number;
+  readonly attributeIdentifierList?: readonly number[];
+  readonly actionTypeId?: number;
+  readonly numberOfRemainingSuboperations?: number;
+  readonly numberOfCompletedSuboperations?: number;
+  readonly numberOfFailedSuboperations?: number;
+  readonly numberOfWarningSuboperations?: number;
+  readonly moveOriginatorApplicationEntityTitle?: string;
+  readonly moveOriginatorMessageId?: number;
+}
+
+type FieldName = Exclude<keyof Command, 'commandField' | 'commandDataSetType'> | 'commandField' | 'commandDataSetType';
+type Vr = 'UI' | 'US' | 'AE' | 'LO' | 'AT';
+
+/** The fields in tag order, with their VR (PS3.7 E.1). */
+const FIELDS: readonly (readonly [FieldName, number, Vr])[] = [
+  ['affectedSopClassUid', CommandTag.AffectedSopClassUid, 'UI'],
+  ['requestedSopClassUid', CommandTag.RequestedSopClassUid, 'UI'],
+  ['commandField', CommandTag.CommandField, 'US'],
+  ['messageId', CommandTag.MessageId, 'US'],
+  ['messageIdBeingRespondedTo', CommandTag.MessageIdBeingRespondedTo, 'US'],
+  ['moveDestination', CommandTag.MoveDestination, 'AE'],
+  ['priority', CommandTag.Priority, 'US'],
+  ['commandDataSetType', CommandTag.CommandDataSetType, 'US'],
+  ['status', CommandTag.Status, 'US'],
+  ['offendingElement', CommandTag.OffendingElement, 'AT'],
+  ['errorComment', CommandTag.ErrorComment, 'LO'],
+  ['errorId', CommandTag.ErrorId, 'US'],
+  ['affectedSopInstanceUid', CommandTag.AffectedSopInstanceUid, 'UI'],
+  ['requestedSopInstanceUid', CommandTag.RequestedSopInstanceUid, 'UI'],
+  ['eventTypeId', CommandTag.EventTypeId, 'US'],
+  ['attributeIdentifierList', CommandTag.AttributeIdentifierList, 'AT'],
+  ['actionTypeId', CommandTag.ActionTypeId, 'US'],
+  ['numberOfRemainingSuboperations', CommandTag.NumberOfRemainingSuboperations, 'US'],
+  ['numberOfCompletedSuboperations', CommandTag.NumberOfCompletedSuboperations, 'US'],
+  ['numberOfFailedSuboperations', CommandTag.NumberOfFailedSuboperations, 'US'],
+  ['numberOfWarningSuboperations', CommandTag.NumberOfWarningSuboperations, 'US'],
+  ['moveOriginatorApplicationEntityTitle', CommandTag.MoveOriginatorApplicationEntityTitle, 'AE'],
+  ['moveOriginatorMessageId', CommandTag.MoveOriginatorMessageId, 'US'],
+];
+const BY_TAG = new Map(FIELDS.map(([name, tag, vr]) => [tag, [name, vr] as const]));
+
+/** A command set that cannot be read or lacks what its message type requires. */
+export class CommandError extends Error {
+  override readonly name = 'CommandError';
+  constructor(
+    message: string,
+    /** The Message ID of the request, when it could be read: the peer can then get a failure response. */
+    readonly messageId?: number,
+  ) {
+    super(message);
+  }
+}
+
+/** Value bytes of one field in Implicit VR Little Endian, padded to even length (PS3.5 6.2). */
+function encodeValue(vr: Vr, value: unknown, name: string): Buffer {
+  switch (vr) {
+    case 'US': {
+      const n = value as number;
+      if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError(`${name} must be an integer 0..65535, got ${n}`);
+      const b = Buffer.alloc(2);
+      b.writeUInt16LE(n);
+      return b;
+    }
+    case 'AT': {
+      const tags = value as readonly number[];
+      const b = Buffer.alloc(4 * tags.length);
+      tags.forEach((tag, i) => {
+        b.writeUInt16LE(tag >>> 16, 4 * i);
+        b.writeUInt16LE(tag & 0xffff, 4 * i + 2);
+      });
+      return b;
+    }
+    case 'UI':
+    case 'AE':
+    case 'LO': {
+      const text = value as string;
+      const pad = vr === 'UI' ? '\0' : ' ';
+      return Buffer.from(text.length % 2 === 0 ? text : text + pad, 'latin1');
+    }
+  }
+}
+
+/**
+ * Encodes a command set in Implicit VR Little Endian, the only encoding of commands
+ * (PS3.7 6.3.1), led by its Command Group Length (0000,0000).
+ */
+export function encodeCommand(command: Command): Buffer {
+  const parts: Buffer[] = [];
+  let length = 0;
+  for (const [name, tag, vr] of FIELDS) {
+    const value = command[name];
+    if (value === undefined) continue;
+    const bytes = encodeValue(vr, value, name);
+    const header = Buffer.alloc(8);
+    header.writeUInt16LE(0x0000, 0);
+    header.writeUInt16LE(tag & 0xffff, 2);
+    header.writeUInt32LE(bytes.length, 4);
+    parts.push(header, bytes);
+    length += 8 + bytes.length;
+  }
+  const groupLength = Buffer.alloc(12);
+  groupLength.writeUInt32LE(4, 4);
+  groupLength.writeUInt32LE(length, 8);
+  return Buffer.concat([groupLength, ...parts], 12 + length);
+}
+
+const text = (b: Uint8Array, start: number, end: number) =>
+  Buffer.from(b.buffer, b.byteOffset + start, end - start)
+    .toString('latin1')
+    .replace(/[\0 ]+$/, '')
+    .replace(/^ +/, '');
+
+/**
+ * Decodes a command set (group 0000, Implicit VR Little Endian). Unknown and retired command
+ * elements are skipped. Throws CommandError for bytes that are not a command set and for a
+ * message type whose required fields are missing (PS3.7 9.3, 10.3).
+ */
+export function decodeCommand(bytes: Uint8Array): Command {
+  const command = parseCommand(bytes);
+  checkCommand(command);
+  return command;
+}
+
+/** Reads the fields of a command set without checking them; throws CommandError only for bytes that are not one. */
+export function parseCommand(bytes: Uint8Array): Partial<Command> {
+  const fields: Record<string, unknown> = {};
+  const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  let o = 0;
+  while (o < view.length) {
+    if (view.length - o < 8)
+      throw new CommandError(`Command set truncated at byte ${o}: ${view.length - o} bytes left, an element header is 8`);
+    const group = view.readUInt16LE(o);
+    const element = view.readUInt16LE(o + 2);
+    const length = view.readUInt32LE(o + 4);
+    const start = o + 8;
+    const end = start + length;
+    if (end > view.length)
+      throw new CommandError(`Command element (${hex4(group)},${hex4(element)}) of ${length} bytes runs past the command set`);
+    o = end;
+    if (group !== 0x0000) throw new CommandError(`Command set holds element (${hex4(group)},${hex4(element)}) outside group 0000`);
+    const known = BY_TAG.get(element);
+    if (!known) continue;
+    const [name, vr] = known;
+    switch (vr) {
+      case 'US':
+        if (length !== 2) throw new CommandError(`${name} has length ${length}, 2 expected`);
+        fields[name] = view.readUInt16LE(start);
+        break;
+      case 'AT': {
+        if (length % 4 !== 0) throw new CommandError(`${name} has length ${length}, a multiple of 4 expected`);
+        const tags: number[] = [];
+        for (let i = start; i < end; i += 4) tags.push(((view.readUInt16LE(i) << 16) | view.readUInt16LE(i + 2)) >>> 0);
+        fields[name] = tags;
+        break;
+      }
+      default:
+        fields[name] = text(view, start, end);
+    }
+  }
+  return fields as Partial<Command>;
+}
+
+const hex4 = (n: number) => n.toString(16).padStart(4, '0').toUpperCase();
+
+type Required = readonly (keyof Command)[];
+const RSP: Required = ['messageIdBeingRespondedTo', 'status'];
+
+/** Fields each message type must carry (M in PS3.7 Tables 9.3-1 to 9.3-12 and 10.3-1 to 10.3-12). */
+const REQUIRED: Readonly<Record<number, Required>> = {
+  [CommandField.CStoreRq]: ['messageId', 'affectedSopClassUid', 'affectedSopInstanceUid', 'priority'],
+  [CommandField.CStoreRsp]: RSP,
+  [CommandField.CFindRq]: ['messageId', 'affectedSopClassUid', 'priority'],
+  [CommandField.CFindRsp]: RSP,
+  [CommandField.CGetRq]: ['messageId', 'affectedSopClassUid', 'priority'],
+  [CommandField.CGetRsp]: RSP,
+  [CommandField.CMoveRq]: ['messageId', 'affectedSopClassUid', 'priority', 'moveDestination'],
+  [CommandField.CMoveRsp]: RSP,
+  [CommandField.CEchoRq]: ['messageId', 'affectedSopClassUid'],
+  [CommandField.CEchoRsp]: RSP,
+  [CommandField.CCancelRq]: ['messageIdBeingRespondedTo'],
+  [CommandField.NEventReportRq]: ['messageId', 'affectedSopClassUid', 'affectedSopInstanceUid', 'eventTypeId'],
+  [CommandField.NEventReportRsp]: RSP,
+  [CommandField.NGetRq]: ['messageId', 'requestedSopClassUid', 'requestedSopInstanceUid'],
+  [CommandField.NGetRsp]: RSP,
+  [CommandField.NSetRq]: ['messageId', 'requestedSopClassUid', 'requestedSopInstanceUid'],
+  [CommandField.NSetRsp]: RSP,
+  [CommandField.NActionRq]: ['messageId', 'requestedSopClassUid', 'requestedSopInstanceUid', 'actionTypeId'],
+  [CommandField.NActionRsp]: RSP,
+  [CommandField.NCreateRq]: ['messageId', 'affectedSopClassUid'],
+  [CommandField.NCreateRsp]: RSP,
+  [CommandField.NDeleteRq]: ['messageId', 'requestedSopClassUid', 'requestedSopInstanceUid'],
+  [CommandField.NDeleteRsp]: RSP,
+};
+
+/** Whether the message type carries a data set: true, false, or either (undefined). PS3.7 tables. */
+const DATA_SET: Readonly<Record<number, boolean | undefined>> = {
+  [CommandField.CStoreRq]: true,
+  [CommandField.CStoreRsp]: false,
+  [CommandField.CFindRq]: true,
+  [CommandField.CGetRq]: true,
+  [CommandField.CMoveRq]: true,
+  [CommandField.CEchoRq]: false,
+  [CommandField.CEchoRsp]: false,
+  [CommandField.CCancelRq]: false,
+  [CommandField.NGetRq]: false,
+  [CommandField.NSetRq]: true,
+  [CommandField.NDeleteRq]: false,
+  [CommandField.NDeleteRsp]: false,
+};
+
+/** True when a data set follows the command. */
+export const hasDataSet = (command: Command) => command.commandDataSetType !== NO_DATA_SET;
+
+/** Throws CommandError when a command lacks a field its message type requires, or has an unknown type. */
+export function checkCommand(command: Partial<Command>): asserts command is Command {
+  const messageId = command.messageId;
+  if (command.commandField === undefined) throw new CommandError('Command Field (0000,0100) missing', messageId);
+  if (command.commandDataSetType === undefined) throw new CommandError('Command Data Set Type (0000,0800) missing', messageId);
+  const required = REQUIRED[command.commandField];
+  const name = commandName(command.commandField);
+  if (!required) throw new CommandError(`Unrecognized ${name}`, messageId);
+  const missing = required.filter((field) => command[field] === undefined);
+  if (missing.length > 0) throw new CommandError(`${name} lacks ${missing.join(', ')}`, messageId);
+  const expected = DATA_SET[command.commandField];
+  const present = command.commandDataSetType !== NO_DATA_SET;
+  if (expected !== undefined && expected !== present) {
+    throw new CommandError(
+      `${name} ${expected ? 'needs' : 'cannot have'} a data set (Command Data Set Type 0x${command.commandDataSetType.toString(16)})`,
+      messageId,
+    );
+  }
+}
