@@ -119,8 +119,8 @@ describe('reassembly', () => {
     // Group the PDVs into PDUs at every possible cut between two PDVs.
     for (let cut = 0; cut <= pdvs.length; cut++) {
       const pdus: PDataTf[] = [
-        { type: 'PDataTf', pdvs: pdvs.slice(0, cut) },
-        { type: 'PDataTf', pdvs: pdvs.slice(cut) },
+        { type: 'PDataTf' as const, pdvs: pdvs.slice(0, cut) },
+        { type: 'PDataTf' as const, pdvs: pdvs.slice(cut) },
       ].filter((p) => p.pdvs.length > 0);
       const messages = await reassemble(pdus);
       expect(messages.map((m) => m.command)).toEqual([store, echo]);
