@@ -57,8 +57,14 @@ export interface AcceptorPolicy {
   readonly aeTitles?: readonly string[];
   /** Calling AE titles allowed; any when absent. */
   readonly callingAeTitles?: readonly string[];
-  /** Abstract syntaxes accepted, each with the transfer syntaxes accepted for it in order of preference. */
-  readonly abstractSyntaxes: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Abstract syntaxes accepted, each with the transfer syntaxes accepted for it in order of
+   * preference; or a function of the abstract syntax and the proposed transfer syntaxes that
+   * returns those (undefined: abstract syntax not supported).
+   */
+  readonly abstractSyntaxes:
+    | Readonly<Record<string, readonly string[]>>
+    | ((abstractSyntax: string, proposedTransferSyntaxes: readonly string[]) => readonly string[] | undefined);
   /**
    * Roles the requestor may take per SOP class when it proposes role selection; the answer is
    * what it proposed and this allows. SOP classes not listed get no answer (default roles).

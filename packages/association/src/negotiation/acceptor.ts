@@ -27,7 +27,8 @@ const same = (a: string, b: string) => a.trim() === b.trim();
 /** The presentation context answers: the first of our transfer syntaxes that was proposed. */
 export function answerContexts(request: AssociateRq, policy: AcceptorPolicy): PresentationContextAc[] {
   return request.presentationContexts.map((pc): PresentationContextAc => {
-    const ours = policy.abstractSyntaxes[pc.abstractSyntax];
+    const accepted = policy.abstractSyntaxes;
+    const ours = typeof accepted === 'function' ? accepted(pc.abstractSyntax, pc.transferSyntaxes) : accepted[pc.abstractSyntax];
     if (!ours) return { id: pc.id, result: PresentationContextResult.AbstractSyntaxNotSupported, transferSyntax: '' };
     const chosen = ours.find((ts) => pc.transferSyntaxes.includes(ts));
     return chosen === undefined
