@@ -4,7 +4,7 @@ import { lastValueFrom, Observable, of, type Subscription } from 'rxjs';
 import { type Command, encodeCommand } from './command/codec.js';
 import { CommandField, commandName, DATA_SET_PRESENT, isResponse, NO_DATA_SET } from './command/fields.js';
 import { Status } from './command/status.js';
-import { MessageAssembler, MessageAssemblyError } from './message/assemble.js';
+import { MessageAssembler } from './message/assemble.js';
 import { Fragmenter } from './message/fragment.js';
 import type { DimseMessage } from './message/message.js';
 

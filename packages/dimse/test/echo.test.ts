@@ -19,11 +19,12 @@ describe('C-ECHO between dimse-rx peers', () => {
         dimse(a),
       ),
     );
-    const association = await new Promise<Association>(async (resolve, reject) => {
+    const listeningOn = await firstValueFrom(port);
+    const association = await new Promise<Association>((resolve, reject) => {
       cleanup.push(
         associate({
           host: '127.0.0.1',
-          port: await firstValueFrom(port),
+          port: listeningOn,
           callingAeTitle: 'ECHO-SCU',
           calledAeTitle: 'ECHO-SCP',
           presentationContexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [IMPLICIT] }],
@@ -40,11 +41,12 @@ describe('C-ECHO between dimse-rx peers', () => {
   it('fails with NoPresentationContextError when Verification was not accepted', async () => {
     const port = new ReplaySubject<number>(1);
     cleanup.push(serve({ abstractSyntaxes: { [CT]: [IMPLICIT] }, onListening: (l) => port.next(l.port) }).subscribe((a) => dimse(a)));
-    const association = await new Promise<Association>(async (resolve, reject) => {
+    const listeningOn = await firstValueFrom(port);
+    const association = await new Promise<Association>((resolve, reject) => {
       cleanup.push(
         associate({
           host: '127.0.0.1',
-          port: await firstValueFrom(port),
+          port: listeningOn,
           callingAeTitle: 'ECHO-SCU',
           calledAeTitle: 'ECHO-SCP',
           presentationContexts: [

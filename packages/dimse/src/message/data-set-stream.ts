@@ -20,6 +20,7 @@ export class DataSetStream {
   #release: (() => void) | undefined;
   #subscriber: { next: (chunk: Uint8Array) => void; complete: () => void; error: (e: Error) => void } | undefined;
   #taken = false;
+  #waiters: { complete: () => void; error: (e: Error) => void }[] = [];
 
   /** `hold` pauses the source of the chunks and returns the function that resumes it. */
   constructor(hold: () => () => void, highWaterMark = DEFAULT_HIGH_WATER_MARK) {
@@ -35,6 +36,20 @@ export class DataSetStream {
   /** True once the last fragment arrived. */
   get ended(): boolean {
     return this.#ended;
+  }
+
+  /** True once `chunks` has been subscribed to. */
+  get consumed(): boolean {
+    return this.#taken;
+  }
+
+  /** Completes when the last fragment has arrived, errors if the association ends first. */
+  whenEnded(): Observable<never> {
+    return new Observable<never>((subscriber) => {
+      if (this.#error) subscriber.error(this.#error);
+      else if (this.#ended) subscriber.complete();
+      else this.#waiters.push({ complete: () => subscriber.complete(), error: (e) => subscriber.error(e) });
+    });
   }
 
   /**
@@ -69,7 +84,10 @@ export class DataSetStream {
   /** The whole data set in one buffer: for the small ones (queries, N-services), on request. */
   collect(): Observable<Buffer> {
     return this.chunks.pipe(
-      reduce((parts: Uint8Array[], chunk) => (parts.push(chunk), parts), []),
+      reduce((parts: Uint8Array[], chunk) => {
+        parts.push(chunk);
+        return parts;
+      }, []),
       map((parts) => Buffer.concat(parts)),
     );
   }
@@ -96,6 +114,7 @@ export class DataSetStream {
   end(): void {
     this.#ended = true;
     this.#subscriber?.complete();
+    for (const w of this.#waiters.splice(0)) w.complete();
   }
 
   /** @internal */
@@ -105,5 +124,6 @@ export class DataSetStream {
     this.#release?.();
     this.#release = undefined;
     this.#subscriber?.error(error);
+    for (const w of this.#waiters.splice(0)) w.error(error);
   }
 }
