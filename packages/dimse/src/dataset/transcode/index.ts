@@ -1,0 +1,57 @@
+/**
+ * On-the-fly conversion of a data set byte stream between the uncompressed transfer syntaxes
+ * (PS3.5 A.1 Implicit VR Little Endian, A.2 Explicit VR Little Endian, A.3 Explicit VR Big Endian,
+ * A.5 Deflated Explicit VR Little Endian), chunk by chunk in bounded memory.
+ */
+import { type Duplex, PassThrough, type Transform } from 'node:stream';
+import { createDeflateRaw, createInflateRaw } from 'node:zlib';
+import { transferSyntaxProperties } from '../transfer-syntax.js';
+import { StageChain } from './chain.js';
+import { TranscodeError } from './error.js';
+import { ElementRewriter } from './rewriter.js';
+
+export { TranscodeError } from './error.js';
+
+/**
+ * A Transform (Buffers in, Buffers out, with backpressure) that converts a data set (no Part 10
+ * header) from transfer syntax `from` to `to`. The same syntax in and out gives a pass-through.
+ * Deflated data (PS3.5 A.5) is raw deflate of the Explicit VR Little Endian stream: it is inflated
+ * before and deflated after the element rewriter.
+ *
+ * What changes besides the encoding (see rewriter.ts and vr.ts):
+ * - every sequence and item is written with undefined length and delimitation items;
+ * - group length elements (gggg,0000), retired in data sets, are left out;
+ * - from Implicit VR, VRs come from the dcmjs dictionary (UN for private and unknown tags);
+ * - values too long for a 16-bit length field become UN (PS3.5 6.2.2).
+ *
+ * Throws TranscodeError at once for a syntax that is not uncompressed (when `from` and `to`
+ * differ); the stream errors with TranscodeError for malformed or encapsulated input.
+ */
+export function createTranscoder(from: string, to: string): Transform {
+  if (from === to) return new PassThrough();
+  const source = transferSyntaxProperties(from);
+  const target = transferSyntaxProperties(to);
+  for (const [uid, properties] of [
+    [from, source],
+    [to, target],
+  ] as const) {
+    if (properties.encapsulated) {
+      throw new TranscodeError(`Cannot convert from ${from} to ${to}: ${uid} is not an uncompressed transfer syntax`, 0);
+    }
+  }
+  const stages: Duplex[] = [];
+  if (source.deflated) stages.push(createInflateRaw());
+  if (source.explicitVr !== target.explicitVr || source.littleEndian !== target.littleEndian) {
+    stages.push(
+      new ElementRewriter(
+        { explicitVr: source.explicitVr, littleEndian: source.littleEndian },
+        { explicitVr: target.explicitVr, littleEndian: target.littleEndian },
+      ),
+    );
+  }
+  if (target.deflated) stages.push(createDeflateRaw());
+  const [only] = stages;
+  // Deflate errors (corrupt input) are reported as TranscodeError by the chain, even for one stage.
+  if (stages.length === 1 && only instanceof ElementRewriter) return only;
+  return new StageChain(stages);
+}
