@@ -14,6 +14,17 @@ export {
 export { type Command, CommandError, checkCommand, decodeCommand, encodeCommand, hasDataSet, parseCommand } from './command/codec.js';
 export { CommandField, CommandTag, commandName, DATA_SET_PRESENT, isResponse, NO_DATA_SET, Priority } from './command/fields.js';
 export { type DimseStatus, dimseStatus, Status, type StatusKind, statusKind, statusMeaning } from './command/status.js';
+export { DatasetCodecError, decodeDataset, encodeDataset, type NaturalizedDataset } from './dataset/codec.js';
+export {
+  encodeFileMetaInformation,
+  type FileMetaInformation,
+  Part10Error,
+  type Part10Header,
+  parsePart10Header,
+  readPart10Header,
+} from './dataset/part10.js';
+export { generateSampleStudy } from './dataset/sample-study.js';
+export { createTranscoder, TranscodeError } from './dataset/transcode/index.js';
 export {
   isUncompressed,
   TransferSyntax,
@@ -26,3 +37,7 @@ export { DataSetStream } from './message/data-set-stream.js';
 export { Fragmenter, fragment } from './message/fragment.js';
 export type { DimseMessage } from './message/message.js';
 export { echo, NoPresentationContextError, VERIFICATION_SOP_CLASS } from './services/echo.js';
+export { type FileSinkOptions, fileSink } from './services/file-sink.js';
+export { type ScpOptions, scp } from './services/scp.js';
+export { proposedTransferSyntaxes, type StoreEvent, type StoreInput, type StoreOptions, storageContexts, store } from './services/store.js';
+export { discardSink, type StorageHandler, type StoreAnswer, type StoreRequestInfo, storageRequestHandler } from './services/store-scp.js';

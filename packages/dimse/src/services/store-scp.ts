@@ -1,0 +1,93 @@
+import type { Association } from '@dimse-rx/association';
+import { catchError, concat, defer, EMPTY, from, last, map, Observable, type ObservableInput, of } from 'rxjs';
+import type { IncomingRequest, RequestHandler, ResponseSpec } from '../channel.js';
+import { Status } from '../command/status.js';
+import type { DataSetStream } from '../message/data-set-stream.js';
+
+/** What a storage SCP knows of a C-STORE request when its data set starts to arrive. */
+export interface StoreRequestInfo {
+  readonly sopClassUid: string;
+  readonly sopInstanceUid: string;
+  /** The transfer syntax of the data set: the one accepted for its presentation context. */
+  readonly transferSyntaxUid: string;
+  readonly callingAeTitle: string;
+  readonly calledAeTitle: string;
+  readonly presentationContextId: number;
+  readonly messageId: number;
+  readonly priority: number;
+  readonly moveOriginatorAeTitle?: string;
+  readonly moveOriginatorMessageId?: number;
+  readonly association: Association;
+}
+
+/** The answer of a storage handler: a status code, or one with an error comment. */
+export type StoreAnswer = number | { readonly status: number; readonly errorComment?: string };
+
+/**
+ * Handles one C-STORE: reads `data` (chunks as they arrive; `data.hold()` when it falls behind)
+ * and emits the status once the data set is safely stored. Erroring answers 0xA700 (out of
+ * resources) with the error's message as the comment.
+ */
+export type StorageHandler = (info: StoreRequestInfo, data: DataSetStream) => ObservableInput<StoreAnswer>;
+
+/** Adapts a storage handler to the channel: metadata in, one final C-STORE-RSP out. */
+export function storageRequestHandler(handler: StorageHandler): RequestHandler {
+  return ({ message, association, presentationContext }: IncomingRequest): Observable<ResponseSpec> => {
+    const { command } = message;
+    const data = message.dataSet!;
+    const n = association.negotiation;
+    const info: StoreRequestInfo = {
+      sopClassUid: command.affectedSopClassUid!,
+      sopInstanceUid: command.affectedSopInstanceUid!,
+      transferSyntaxUid: presentationContext.transferSyntax,
+      callingAeTitle: n.callingAeTitle,
+      calledAeTitle: n.calledAeTitle,
+      presentationContextId: presentationContext.id,
+      messageId: command.messageId!,
+      priority: command.priority ?? 0,
+      ...(command.moveOriginatorApplicationEntityTitle === undefined
+        ? {}
+        : { moveOriginatorAeTitle: command.moveOriginatorApplicationEntityTitle }),
+      ...(command.moveOriginatorMessageId === undefined ? {} : { moveOriginatorMessageId: command.moveOriginatorMessageId }),
+      association,
+    };
+    const fields = { affectedSopClassUid: info.sopClassUid, affectedSopInstanceUid: info.sopInstanceUid };
+    const answer = defer(() => from(handler(info, data))).pipe(
+      last(),
+      catchError((error: Error) => of<StoreAnswer>({ status: Status.RefusedOutOfResources, errorComment: error.message })),
+      map((a): ResponseSpec => {
+        const status = typeof a === 'number' ? a : a.status;
+        const errorComment = typeof a === 'number' ? undefined : a.errorComment?.slice(0, 64);
+        return { status, fields: errorComment === undefined ? fields : { ...fields, errorComment } };
+      }),
+    );
+    // The response goes once the whole data set has arrived, read by the handler or not.
+    return concat(
+      answer,
+      defer(() => drain(data)),
+    ).pipe(last());
+  };
+}
+
+/** Waits for the end of a data set, discarding what nobody reads. */
+function drain(data: DataSetStream): Observable<never> {
+  if (data.ended && data.consumed) return EMPTY;
+  if (data.consumed) return data.whenEnded();
+  return new Observable<never>((subscriber) =>
+    data.chunks.subscribe({ complete: () => subscriber.complete(), error: (e) => subscriber.error(e) }),
+  );
+}
+
+/** A sink that reads and discards every data set: success for all (for tests and benchmarks). */
+export const discardSink: StorageHandler = (_info, data) =>
+  new Observable<StoreAnswer>((subscriber) =>
+    data.chunks.subscribe({
+      complete: () => {
+        subscriber.next(Status.Success);
+        subscriber.complete();
+      },
+      error: (e) => subscriber.error(e),
+    }),
+  );
+
+export const succeed = (): Observable<StoreAnswer> => of(Status.Success);
