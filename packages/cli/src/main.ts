@@ -1,4 +1,9 @@
 import { readFileSync } from 'node:fs';
+import { UsageError } from './args.js';
+import type { Output } from './commands/common.js';
+import { ECHO_USAGE, echoCommand } from './commands/echo.js';
+import { STORE_USAGE, storeCommand } from './commands/store.js';
+import { STORESCP_USAGE, storescpCommand } from './commands/storescp.js';
 import { demo } from './demo.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -6,25 +11,63 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const USAGE = `dimse-rx ${pkg.version}: DICOM networking for Node.js as RxJS streams
 
 Usage:
-  dimse-rx demo        show what this build can do
-  dimse-rx --version   print the version
-  dimse-rx --help      this text
-`;
+  dimse-rx echo HOST PORT [options]         C-ECHO
+  dimse-rx store HOST PORT PATH... [options] C-STORE files and folders
+  dimse-rx storescp --port N --out DIR      a storage SCP
+  dimse-rx demo                             store a generated study to an in-process SCP
+  dimse-rx COMMAND --help                   the options of a command
+  dimse-rx --version`;
 
-export async function main(args: readonly string[], out: (line: string) => void = console.log): Promise<number> {
-  const [command] = args;
+const COMMAND_USAGE: Readonly<Record<string, string>> = { echo: ECHO_USAGE, store: STORE_USAGE, storescp: STORESCP_USAGE };
+
+/** Where the command line reads and writes; tests give their own. */
+export interface Io {
+  readonly out: (line: string) => void;
+  readonly err: (line: string) => void;
+  readonly isTerminal: boolean;
+  /** Called by server commands: resolves when they should stop (SIGINT, SIGTERM). */
+  readonly stop: () => Promise<void>;
+}
+
+export async function main(args: readonly string[], io: Partial<Io> | ((line: string) => void) = {}): Promise<number> {
+  const given = typeof io === 'function' ? { out: io } : io;
+  const out: Output = {
+    line: given.out ?? ((line) => console.log(line)),
+    json: (value) => (given.out ?? ((line: string) => console.log(line)))(JSON.stringify(value)),
+    error: given.err ?? ((line) => console.error(line)),
+  };
+  const [command, ...rest] = args;
   if (command === '--version' || command === '-v') {
-    out(pkg.version);
-    return 0;
-  }
-  if (command === 'demo') {
-    await demo(pkg.version, out);
+    out.line(pkg.version);
     return 0;
   }
   if (command === undefined || command === '--help' || command === '-h') {
-    out(USAGE);
+    out.line(USAGE);
     return command === undefined ? 1 : 0;
   }
-  out(`dimse-rx: unknown command '${command}'\n\n${USAGE}`);
-  return 2;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    out.line(COMMAND_USAGE[command] ?? USAGE);
+    return 0;
+  }
+  try {
+    switch (command) {
+      case 'demo':
+        return await demo(pkg.version, out.line);
+      case 'echo':
+        return await echoCommand(rest, out);
+      case 'store':
+        return await storeCommand(rest, out, given.isTerminal ?? false);
+      case 'storescp':
+        return await storescpCommand(rest, out, (given.stop ?? (() => new Promise<void>(() => {})))());
+      default:
+        out.error(`dimse-rx: unknown command '${command}'\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      out.error(`dimse-rx ${command}: ${error.message}\n\n${COMMAND_USAGE[command] ?? USAGE}`);
+      return 2;
+    }
+    throw error;
+  }
 }

@@ -1,0 +1,57 @@
+import {
+  AssociationAbortedError,
+  AssociationRejectedError,
+  AssociationTimeoutError,
+  ConnectionError,
+  type Timeouts,
+} from '@dimse-rx/association';
+import createDebug from 'debug';
+import { intOption, type OptionSpec, type Parsed } from '../args.js';
+
+/** Options every network command takes. */
+export const COMMON_OPTIONS: readonly OptionSpec[] = [
+  { name: 'calling-aet', aliases: ['-aet'], value: true, description: 'our AE title (default DIMSE-RX)' },
+  { name: 'called-aet', aliases: ['-aec'], value: true, description: "the peer's AE title (default ANY-SCP)" },
+  { name: 'max-pdu', value: true, description: 'largest P-DATA-TF we receive, bytes (default 16384; 0: no limit)' },
+  { name: 'timeout', aliases: ['-to'], value: true, description: 'connect and ACSE timeout, seconds (default 30)' },
+  { name: 'verbose', aliases: ['-v'], description: 'log PDUs, state transitions and messages (DEBUG=dimse-rx:*)' },
+  { name: 'json', description: 'one JSON object per result line, for scripts' },
+];
+
+export interface CommonSettings {
+  readonly callingAeTitle: string;
+  readonly calledAeTitle: string;
+  readonly maxPduLength: number;
+  readonly timeouts: Partial<Timeouts>;
+  readonly json: boolean;
+}
+
+export function commonSettings(options: Parsed['options']): CommonSettings {
+  if (options.verbose) createDebug.enable('dimse-rx:*');
+  const seconds = intOption(options, 'timeout', 30, 1, 86_400);
+  return {
+    callingAeTitle: typeof options['calling-aet'] === 'string' ? options['calling-aet'] : 'DIMSE-RX',
+    calledAeTitle: typeof options['called-aet'] === 'string' ? options['called-aet'] : 'ANY-SCP',
+    maxPduLength: intOption(options, 'max-pdu', 16384, 0, 0xffffffff),
+    timeouts: { connect: seconds * 1000, acse: seconds * 1000 },
+    json: options.json === true,
+  };
+}
+
+/** One line for an error that ends a command: what happened, in words. */
+export function describeError(error: unknown): string {
+  if (error instanceof ConnectionError) {
+    return error.code === 'ECONNREFUSED' ? `connection refused (${error.message})` : error.message;
+  }
+  if (error instanceof AssociationRejectedError || error instanceof AssociationAbortedError || error instanceof AssociationTimeoutError) {
+    return error.message;
+  }
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Where a command writes: lines for people, or JSON objects for scripts. */
+export interface Output {
+  readonly line: (text: string) => void;
+  readonly json: (value: Record<string, unknown>) => void;
+  readonly error: (text: string) => void;
+}

@@ -1,0 +1,44 @@
+import { associate } from '@dimse-rx/association';
+import { echo, VERIFICATION_SOP_CLASS } from '@dimse-rx/dimse';
+import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { describeOptions, parseArgs, port, UsageError } from '../args.js';
+import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
+
+export const ECHO_USAGE = `dimse-rx echo HOST PORT [options]: C-ECHO (Verification)
+
+${describeOptions(COMMON_OPTIONS)}`;
+
+const TRANSFER_SYNTAXES = ['1.2.840.10008.1.2.1', '1.2.840.10008.1.2'];
+
+export async function echoCommand(args: readonly string[], out: Output): Promise<number> {
+  const { positionals, options } = parseArgs(args, COMMON_OPTIONS);
+  if (positionals.length !== 2) throw new UsageError('echo takes HOST and PORT');
+  const [host] = positionals as [string, string];
+  const settings = commonSettings(options);
+  const target = { host, port: port(positionals[1]) };
+  const started = performance.now();
+  try {
+    const association = await new Promise<import('@dimse-rx/association').Association>((resolve, reject) => {
+      associate({
+        ...target,
+        callingAeTitle: settings.callingAeTitle,
+        calledAeTitle: settings.calledAeTitle,
+        maxPduLength: settings.maxPduLength,
+        timeouts: settings.timeouts,
+        presentationContexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: TRANSFER_SYNTAXES }],
+      }).subscribe({ next: resolve, error: reject });
+    });
+    const status = await firstValueFrom(echo(association));
+    await lastValueFrom(association.release(), { defaultValue: undefined });
+    const ms = Math.round(performance.now() - started);
+    const code = `0x${status.code.toString(16).padStart(4, '0')}`;
+    if (settings.json)
+      out.json({ command: 'echo', host, port: target.port, status: status.code, kind: status.kind, meaning: status.meaning, ms });
+    else out.line(`C-ECHO ${host}:${target.port}: ${status.meaning} (${code}) in ${ms} ms`);
+    return status.kind === 'success' ? 0 : 1;
+  } catch (error) {
+    if (settings.json) out.json({ command: 'echo', host, port: target.port, error: describeError(error) });
+    else out.error(`dimse-rx echo: ${describeError(error)}`);
+    return 1;
+  }
+}

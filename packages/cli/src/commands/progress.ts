@@ -1,0 +1,70 @@
+import type { Output } from './common.js';
+
+const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+
+/** Progress of a store run: a bar redrawn on a terminal, nothing extra otherwise. */
+export class Progress {
+  readonly #files: number;
+  readonly #bytes: number;
+  readonly #out: Output;
+  readonly #started = performance.now();
+  readonly interactive: boolean;
+  #filesDone = 0;
+  #bytesBefore = 0;
+  #current = 0;
+  #lastDraw = 0;
+
+  constructor(files: number, bytes: number, interactive: boolean, out: Output) {
+    this.#files = files;
+    this.#bytes = bytes;
+    this.interactive = interactive;
+    this.#out = out;
+  }
+
+  get bytesDone(): number {
+    return this.#bytesBefore + this.#current;
+  }
+
+  elapsedSeconds(): number {
+    return (performance.now() - this.#started) / 1000;
+  }
+
+  /** Bytes sent of the file in progress. */
+  file(_path: string, bytesSent: number): void {
+    this.#current = bytesSent;
+    const now = performance.now();
+    if (now - this.#lastDraw > 100) this.#draw();
+  }
+
+  /** A file is done (its data set size, 0 when it failed). */
+  done(_path: string, bytes: number): void {
+    this.#filesDone++;
+    this.#bytesBefore += bytes;
+    this.#current = 0;
+    this.#draw();
+  }
+
+  /** A line that must not be overwritten by the bar. */
+  say(text: string): void {
+    if (this.interactive) process.stderr.write('\r\x1b[2K');
+    this.#out.line(text);
+    this.#draw();
+  }
+
+  finish(): void {
+    if (this.interactive) process.stderr.write('\r\x1b[2K');
+  }
+
+  #draw(): void {
+    if (!this.interactive) return;
+    this.#lastDraw = performance.now();
+    const done = this.bytesDone;
+    const fraction = this.#bytes === 0 ? 1 : done / this.#bytes;
+    const width = 24;
+    const filled = Math.round(fraction * width);
+    const rate = done / 1e6 / Math.max(this.elapsedSeconds(), 0.001);
+    process.stderr.write(
+      `\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.#filesDone}/${this.#files} files, ${mb(done)}/${mb(this.#bytes)} MB, ${rate.toFixed(1)} MB/s`,
+    );
+  }
+}

@@ -1,0 +1,174 @@
+import { readdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Association, associate } from '@dimse-rx/association';
+import { type Part10Header, readPart10Header, type StoreEvent, storageContexts, store } from '@dimse-rx/dimse';
+import { lastValueFrom, tap } from 'rxjs';
+import { describeOptions, parseArgs, port, UsageError } from '../args.js';
+import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
+import { Progress } from './progress.js';
+
+export const STORE_USAGE = `dimse-rx store HOST PORT PATH... [options]: C-STORE files and folders (recursively)
+
+${describeOptions(COMMON_OPTIONS)}`;
+
+/** At most 128 presentation contexts fit one association (odd IDs 1..255). */
+const MAX_CONTEXTS = 128;
+
+interface Candidate {
+  readonly path: string;
+  readonly header: Part10Header;
+}
+
+/** Every file below the paths, folders walked recursively, in a stable order. */
+async function* walk(paths: readonly string[]): AsyncGenerator<string> {
+  for (const path of paths) {
+    const info = await stat(path).catch(() => undefined);
+    if (info?.isDirectory()) {
+      const entries = (await readdir(path)).sort();
+      yield* walk(entries.map((e) => join(path, e)));
+    } else {
+      yield path;
+    }
+  }
+}
+
+/** Files grouped so that each group's presentation contexts fit one association. */
+function batches(files: readonly Candidate[]): Candidate[][] {
+  const out: Candidate[][] = [];
+  let current: Candidate[] = [];
+  let keys = new Set<string>();
+  for (const file of files) {
+    const key = `${file.header.meta.mediaStorageSopClassUid} ${file.header.meta.transferSyntaxUid}`;
+    if (!keys.has(key) && keys.size === MAX_CONTEXTS) {
+      out.push(current);
+      current = [];
+      keys = new Set();
+    }
+    keys.add(key);
+    current.push(file);
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+export async function storeCommand(args: readonly string[], out: Output, isTerminal: boolean): Promise<number> {
+  const { positionals, options } = parseArgs(args, COMMON_OPTIONS);
+  if (positionals.length < 3) throw new UsageError('store takes HOST, PORT and at least one PATH');
+  const [host, portText, ...paths] = positionals as [string, string, ...string[]];
+  const settings = commonSettings(options);
+  const target = { host, port: port(portText) };
+
+  const files: Candidate[] = [];
+  let unreadable = 0;
+  for await (const path of walk(paths)) {
+    try {
+      files.push({ path, header: await readPart10Header(path) });
+    } catch (error) {
+      unreadable++;
+      if (settings.json) out.json({ command: 'store', file: path, skipped: describeError(error) });
+      else out.error(`skipped ${path}: ${describeError(error)}`);
+    }
+  }
+  const totalBytes = files.reduce((n, f) => n + f.header.fileSize - f.header.dataSetOffset, 0);
+  const progress = new Progress(files.length, totalBytes, isTerminal && !settings.json, out);
+  let stored = 0;
+  let warnings = 0;
+  let failed = 0;
+  let fatal: string | undefined;
+
+  for (const batch of batches(files)) {
+    let association: Association;
+    try {
+      association = await new Promise<Association>((resolve, reject) => {
+        associate({
+          ...target,
+          callingAeTitle: settings.callingAeTitle,
+          calledAeTitle: settings.calledAeTitle,
+          maxPduLength: settings.maxPduLength,
+          timeouts: settings.timeouts,
+          presentationContexts: storageContexts(
+            batch.map((f) => ({ sopClassUid: f.header.meta.mediaStorageSopClassUid, transferSyntaxUid: f.header.meta.transferSyntaxUid })),
+          ),
+        }).subscribe({ next: resolve, error: reject });
+      });
+    } catch (error) {
+      fatal = describeError(error);
+      failed += batch.length;
+      break;
+    }
+    for (const file of batch) {
+      const started = performance.now();
+      let last: Extract<StoreEvent, { type: 'response' }> | undefined;
+      try {
+        await lastValueFrom(
+          store(association, file.path).pipe(
+            tap((event) => {
+              if (event.type === 'progress') progress.file(file.path, event.bytesSent);
+              else last = event;
+            }),
+          ),
+        );
+      } catch (error) {
+        failed++;
+        progress.done(file.path, 0);
+        if (settings.json) out.json({ command: 'store', file: file.path, error: describeError(error) });
+        else progress.say(`failed ${file.path}: ${describeError(error)}`);
+        if (association.state !== 'Sta6') {
+          fatal = describeError(error);
+          break;
+        }
+        continue;
+      }
+      const response = last!;
+      const ms = Math.round(performance.now() - started);
+      const size = file.header.fileSize - file.header.dataSetOffset;
+      progress.done(file.path, size);
+      if (response.status.kind === 'success') stored++;
+      else if (response.status.kind === 'warning') warnings++;
+      else failed++;
+      const code = `0x${response.status.code.toString(16).padStart(4, '0')}`;
+      if (settings.json) {
+        out.json({
+          command: 'store',
+          file: file.path,
+          sopInstanceUid: response.sopInstanceUid,
+          status: response.status.code,
+          kind: response.status.kind,
+          meaning: response.status.meaning,
+          transferSyntax: response.transferSyntaxUid,
+          converted: response.converted,
+          bytes: size,
+          ms,
+        });
+      } else if (response.status.kind !== 'success' || !progress.interactive) {
+        progress.say(
+          `${file.path}: ${response.status.meaning} (${code})${response.converted ? `, sent as ${response.transferSyntaxUid}` : ''}`,
+        );
+      }
+    }
+    if (fatal) break;
+    await lastValueFrom(association.release(), { defaultValue: undefined }).catch(() => undefined);
+  }
+  progress.finish();
+  const notSent = files.length - stored - warnings - failed;
+  const seconds = progress.elapsedSeconds();
+  if (settings.json) {
+    out.json({
+      command: 'store',
+      summary: true,
+      stored,
+      warnings,
+      failed: failed + notSent,
+      skipped: unreadable,
+      bytes: progress.bytesDone,
+      seconds,
+      ...(fatal ? { error: fatal } : {}),
+    });
+  } else {
+    if (fatal) out.error(`dimse-rx store: ${fatal}`);
+    out.line(
+      `${stored} stored, ${warnings} with warnings, ${failed + notSent} failed, ${unreadable} skipped; ${(progress.bytesDone / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s`,
+    );
+  }
+  return stored === files.length && unreadable === 0 && !fatal ? 0 : 1;
+}
