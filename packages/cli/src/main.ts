@@ -24,7 +24,10 @@ const COMMAND_USAGE: Readonly<Record<string, string>> = { echo: ECHO_USAGE, stor
 export interface Io {
   readonly out: (line: string) => void;
   readonly err: (line: string) => void;
+  /** True when a progress bar can be drawn (stderr is a terminal). */
   readonly isTerminal: boolean;
+  /** Draws the progress bar; default process.stderr. */
+  readonly bar: (text: string) => void;
   /** Called by server commands: resolves when they should stop (SIGINT, SIGTERM). */
   readonly stop: () => Promise<void>;
 }
@@ -56,7 +59,7 @@ export async function main(args: readonly string[], io: Partial<Io> | ((line: st
       case 'echo':
         return await echoCommand(rest, out);
       case 'store':
-        return await storeCommand(rest, out, given.isTerminal ?? false);
+        return await storeCommand(rest, out, given.isTerminal ? (given.bar ?? ((text) => process.stderr.write(text))) : undefined);
       case 'storescp':
         return await storescpCommand(rest, out, (given.stop ?? (() => new Promise<void>(() => {})))());
       default:

@@ -7,6 +7,7 @@ export class Progress {
   readonly #files: number;
   readonly #bytes: number;
   readonly #out: Output;
+  readonly #bar: (text: string) => void;
   readonly #started = performance.now();
   readonly interactive: boolean;
   #filesDone = 0;
@@ -14,10 +15,12 @@ export class Progress {
   #current = 0;
   #lastDraw = 0;
 
-  constructor(files: number, bytes: number, interactive: boolean, out: Output) {
+  /** `bar` writes the bar's text (carriage returns and erase-line included); no bar when undefined. */
+  constructor(files: number, bytes: number, out: Output, bar?: (text: string) => void) {
     this.#files = files;
     this.#bytes = bytes;
-    this.interactive = interactive;
+    this.interactive = bar !== undefined;
+    this.#bar = bar ?? (() => {});
     this.#out = out;
   }
 
@@ -46,13 +49,13 @@ export class Progress {
 
   /** A line that must not be overwritten by the bar. */
   say(text: string): void {
-    if (this.interactive) process.stderr.write('\r\x1b[2K');
+    if (this.interactive) this.#bar('\r\x1b[2K');
     this.#out.line(text);
     this.#draw();
   }
 
   finish(): void {
-    if (this.interactive) process.stderr.write('\r\x1b[2K');
+    if (this.interactive) this.#bar('\r\x1b[2K');
   }
 
   #draw(): void {
@@ -63,7 +66,7 @@ export class Progress {
     const width = 24;
     const filled = Math.round(fraction * width);
     const rate = done / 1e6 / Math.max(this.elapsedSeconds(), 0.001);
-    process.stderr.write(
+    this.#bar(
       `\r\x1b[2K[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${this.#filesDone}/${this.#files} files, ${mb(done)}/${mb(this.#bytes)} MB, ${rate.toFixed(1)} MB/s`,
     );
   }

@@ -51,7 +51,8 @@ function batches(files: readonly Candidate[]): Candidate[][] {
   return out;
 }
 
-export async function storeCommand(args: readonly string[], out: Output, isTerminal: boolean): Promise<number> {
+/** `bar`: where the progress bar is drawn (a terminal); undefined for plain lines only. */
+export async function storeCommand(args: readonly string[], out: Output, bar?: (text: string) => void): Promise<number> {
   const { positionals, options } = parseArgs(args, COMMON_OPTIONS);
   if (positionals.length < 3) throw new UsageError('store takes HOST, PORT and at least one PATH');
   const [host, portText, ...paths] = positionals as [string, string, ...string[]];
@@ -70,7 +71,7 @@ export async function storeCommand(args: readonly string[], out: Output, isTermi
     }
   }
   const totalBytes = files.reduce((n, f) => n + f.header.fileSize - f.header.dataSetOffset, 0);
-  const progress = new Progress(files.length, totalBytes, isTerminal && !settings.json, out);
+  const progress = new Progress(files.length, totalBytes, out, settings.json ? undefined : bar);
   let stored = 0;
   let warnings = 0;
   let failed = 0;

@@ -5,6 +5,7 @@
  * set is streamed by whoever uses `dataSetOffset`.
  */
 import { open } from 'node:fs/promises';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
 
 /** The File Meta Information elements dimse-rx reads and writes (PS3.10 Table 7.1-1). */
 export interface FileMetaInformation {
@@ -219,8 +220,15 @@ function checkShort(value: string, name: string): void {
 /**
  * Encodes the preamble (128 zero bytes), 'DICM' and the File Meta Information group in Explicit VR
  * Little Endian, with its group length. The data set, in `meta.transferSyntaxUid`, follows.
+ * Without an implementation class UID, dimse-rx's own (with its version name) is written.
  */
-export function encodeFileMetaInformation(meta: FileMetaInformation): Buffer {
+export function encodeFileMetaInformation(
+  given: Omit<FileMetaInformation, 'implementationClassUid'> & { readonly implementationClassUid?: string },
+): Buffer {
+  const meta: FileMetaInformation =
+    given.implementationClassUid === undefined
+      ? { implementationVersionName: IMPLEMENTATION_VERSION_NAME, ...given, implementationClassUid: IMPLEMENTATION_CLASS_UID }
+      : { ...given, implementationClassUid: given.implementationClassUid };
   checkUid(meta.mediaStorageSopClassUid, 'Media Storage SOP Class UID');
   checkUid(meta.mediaStorageSopInstanceUid, 'Media Storage SOP Instance UID');
   checkUid(meta.transferSyntaxUid, 'Transfer Syntax UID');
