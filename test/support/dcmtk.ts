@@ -193,3 +193,17 @@ export async function startDcmtk(tool: string, args: readonly string[], options:
   }
   return peer;
 }
+
+/**
+ * The data set of a DICOM file as dcmdump prints it (`+L`: long values in full), one line per
+ * element, without the meta information and the comment lines (such as "Used TransferSyntax"),
+ * so that the same content in two transfer syntaxes prints the same. Rejects when dcmdump fails.
+ */
+export async function dumpDataSet(path: string): Promise<string[]> {
+  const result = await runDcmtk('dcmdump', ['+L', path]);
+  if (result.code !== 0) throw new Error(`dcmdump ${path} exited with ${result.code}\n${result.stderr}`);
+  const lines = result.stdout.split('\n');
+  const start = lines.indexOf('# Dicom-Data-Set');
+  if (start < 0) throw new Error(`dcmdump ${path}: no data set in its output\n${result.stdout.slice(0, 2000)}`);
+  return lines.slice(start + 1).filter((line) => line.trim() !== '' && !line.startsWith('#'));
+}
