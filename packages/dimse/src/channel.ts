@@ -192,22 +192,34 @@ export class DimseChannel {
         id,
       );
       const f = new Fragmenter(id, this.association.negotiation.peerMaxPduLength);
-      for (const pdu of f.command(encodeCommand(command), dataSet !== undefined)) await this.#write(pdu);
-      if (dataSet !== undefined) {
-        let bytes = 0;
-        const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = dataSet instanceof Uint8Array ? [dataSet] : dataSet;
-        for await (const chunk of chunks) {
-          if (signal?.aborted) {
-            // Half a message cannot be taken back: only an abort ends it (PS3.7 Annex E).
-            this.association.abort();
-            throw new Error('Sending cancelled in the middle of a data set: the association was aborted');
+      let written = false;
+      const write = (pdu: Parameters<Association['send']>[0]) => {
+        written = true;
+        return this.#write(pdu);
+      };
+      try {
+        for (const pdu of f.command(encodeCommand(command), dataSet !== undefined)) await write(pdu);
+        if (dataSet !== undefined) {
+          let bytes = 0;
+          const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = dataSet instanceof Uint8Array ? [dataSet] : dataSet;
+          for await (const chunk of chunks) {
+            if (signal?.aborted) throw new Error('Sending cancelled before the end of the data set');
+            for (const pdu of f.data(chunk)) await write(pdu);
+            bytes += chunk.length;
+            onProgress?.({ bytes });
           }
-          for (const pdu of f.data(chunk)) await this.#write(pdu);
-          bytes += chunk.length;
-          onProgress?.({ bytes });
         }
+        for (const pdu of f.end()) await write(pdu);
+      } catch (error) {
+        // Half a message cannot be taken back: only an abort ends it (PS3.7 Annex E). This covers
+        // a data source that fails or is destroyed (store() unsubscribed) as well as a cancel.
+        if (written) {
+          // The request fails with what went wrong, not with the abort that follows.
+          if (command.messageId !== undefined) this.#outstanding.get(command.messageId)?.fail(error as Error);
+          this.association.abort();
+        }
+        throw error;
       }
-      for (const pdu of f.end()) await this.#write(pdu);
     });
     this.#sending = turn.catch(() => undefined);
     return turn;

@@ -72,6 +72,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         failed = error;
         release?.();
         release = undefined;
+        pending.length = 0;
         void discard();
         // Answer once the rest of the data set has been read (and dropped).
         if (ended) answerFailure();
@@ -118,7 +119,12 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       };
 
       const reading = data.chunks.subscribe({
-        next: (chunk) => (stream ? write(chunk) : pending.push(chunk)),
+        next: (chunk) => {
+          // After a failure the rest of the data set is read and dropped, not kept.
+          if (failed) return;
+          if (stream) write(chunk);
+          else pending.push(chunk);
+        },
         complete: () => {
           ended = true;
           if (stream || failed) complete();

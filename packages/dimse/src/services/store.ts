@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import type { Association, NegotiatedContext, ProposedContext } from '@dimse-rx/association';
 import { defer, from, map, Observable, Subject, switchMap } from 'rxjs';
 import { type DataSource, dimse } from '../channel.js';
@@ -155,7 +155,14 @@ export function store(association: Association, input: StoreInput, options: Stor
         const converted = context.transferSyntax !== prepared.sourceSyntax;
         const progress = new Subject<StoreEvent>();
         const source = prepared.open();
-        const dataSet: DataSource = converted ? source.pipe(createTranscoder(prepared.sourceSyntax, context.transferSyntax)) : source;
+        // Progress counts the source's bytes, as totalBytes does: converted data has another length.
+        let read = 0;
+        if (converted) source.on('data', (chunk: Uint8Array) => (read += chunk.length));
+        // pipeline(), not pipe(): a read error must reach the transcoder, and so the sender, as an error.
+        const dataSet: DataSource = converted
+          ? pipeline(source, createTranscoder(prepared.sourceSyntax, context.transferSyntax), () => {})
+          : source;
+        let reported = 0;
         const request = dimse(association)
           .request(
             context.id,
@@ -171,7 +178,12 @@ export function store(association: Association, input: StoreInput, options: Stor
             },
             {
               dataSet,
-              onProgress: ({ bytes }) => progress.next({ type: 'progress', bytesSent: bytes, totalBytes: prepared.totalBytes }),
+              onProgress: ({ bytes }) => {
+                const bytesSent = converted ? read : bytes;
+                if (bytesSent === reported) return;
+                reported = bytesSent;
+                progress.next({ type: 'progress', bytesSent, totalBytes: prepared.totalBytes });
+              },
             },
           )
           .pipe(

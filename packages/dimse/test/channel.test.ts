@@ -1,0 +1,350 @@
+/**
+ * The DIMSE channel of scp() facing a peer that breaks the rules. The peer is an association from
+ * associate() with no DIMSE channel of its own: it sends P-DATA-TF built by hand (fragment() of
+ * encodeCommand() or of raw bytes) and reads what comes back with a MessageAssembler. What is
+ * asserted: the response commands, the A-ABORT and the Upper Layer states on both sides, and that
+ * the server goes on serving its other associations.
+ */
+import { type Association, AssociationAbortedError, associate, type ProposedContext, type StateName } from '@dimse-rx/association';
+import {
+  type Command,
+  CommandField,
+  DATA_SET_PRESENT,
+  type DimseMessage,
+  echo,
+  encodeCommand,
+  fragment,
+  MessageAssembler,
+  NO_DATA_SET,
+  Priority,
+  type ScpOptions,
+  type StoreRequestInfo,
+  scp,
+  TransferSyntax,
+  VERIFICATION_SOP_CLASS,
+} from '@dimse-rx/dimse';
+import { firstValueFrom, lastValueFrom, ReplaySubject, skip, timeout, toArray } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Cleanup, wait, within } from '../../association/test/support.js';
+
+const ILE = TransferSyntax.ImplicitVrLittleEndian;
+const CT = '1.2.840.10008.5.1.4.1.1.2';
+const UNKNOWN_SOP_CLASS = '1.2.3.4.5.6.7.8.9';
+const VERIFICATION: ProposedContext = { abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: [ILE] };
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+/** scp() on a free port; the associations it emitted, by calling AE title. */
+async function startScp(options: Omit<ScpOptions, 'port' | 'onListening'>) {
+  const port = new ReplaySubject<number>(1);
+  const emitted = new ReplaySubject<Association>();
+  const subscription = scp({ ...options, port: 0, onListening: (l) => port.next(l.port) }).subscribe((a) => emitted.next(a));
+  cleanup.add(() => subscription.unsubscribe());
+  return {
+    port: await firstValueFrom(port.pipe(timeout(2_000))),
+    /** The server's side of the association opened by `callingAeTitle`. */
+    association: (callingAeTitle: string) =>
+      new Promise<Association>((resolve, reject) => {
+        const s = emitted.subscribe((a) => {
+          if (a.negotiation.callingAeTitle === callingAeTitle) resolve(a);
+        });
+        setTimeout(() => {
+          s.unsubscribe();
+          reject(new Error(`No association from ${callingAeTitle}`));
+        }, 2_000);
+      }),
+  };
+}
+
+function open(
+  port: number,
+  callingAeTitle: string,
+  presentationContexts: readonly ProposedContext[] = [VERIFICATION],
+): Promise<Association> {
+  return new Promise<Association>((resolve, reject) => {
+    const subscription = associate({
+      host: '127.0.0.1',
+      port,
+      callingAeTitle,
+      calledAeTitle: 'CHANNEL-SCP',
+      presentationContexts,
+    }).subscribe({
+      next: resolve,
+      error: reject,
+    });
+    cleanup.add(() => subscription.unsubscribe());
+  });
+}
+
+/** Every state from now on, once the association reached Sta1. */
+const statesUntilEnd = (association: Association): Promise<StateName[]> =>
+  within(lastValueFrom(association.states.pipe(toArray())), 5_000, 'the end of the association');
+
+/** A peer without a DIMSE channel: sends messages built by hand and reads the messages it receives. */
+class RawDimse {
+  readonly association: Association;
+  readonly #messages = new ReplaySubject<DimseMessage>();
+  readonly received: DimseMessage[] = [];
+  #read = 0;
+
+  constructor(association: Association) {
+    this.association = association;
+    const assembler = new MessageAssembler(
+      () => true,
+      () => () => {},
+    );
+    association.pData.subscribe((pdu) => {
+      for (const message of assembler.push(pdu)) {
+        this.received.push(message);
+        this.#messages.next(message);
+      }
+    });
+  }
+
+  /** Sends a command set (a Command, or any bytes as the command) and its data set, cut to the peer's maximum length. */
+  async send(presentationContextId: number, command: Command | Uint8Array, dataSet?: readonly Uint8Array[]): Promise<void> {
+    const bytes = command instanceof Uint8Array ? command : encodeCommand(command);
+    for (const pdu of fragment(presentationContextId, bytes, dataSet, this.association.negotiation.peerMaxPduLength)) {
+      await lastValueFrom(this.association.send(pdu), { defaultValue: undefined });
+    }
+  }
+
+  /** The next message received. */
+  next(ms = 3_000): Promise<DimseMessage> {
+    const index = this.#read++;
+    return firstValueFrom(this.#messages.pipe(skip(index), timeout(ms)));
+  }
+}
+
+const echoRq = (messageId: number): Command => ({
+  commandField: CommandField.CEchoRq,
+  messageId,
+  affectedSopClassUid: VERIFICATION_SOP_CLASS,
+  commandDataSetType: NO_DATA_SET,
+});
+
+/** The end of an association the server aborted: A-ABORT from the service user (the DIMSE layer), seen by the peer. */
+async function expectAbortedByServer(
+  peer: Association,
+  peerStates: Promise<StateName[]>,
+  serverStates: Promise<StateName[]>,
+): Promise<void> {
+  const error = await within(firstValueFrom(peer.finished), 3_000, 'the peer association');
+  expect(error).toBeInstanceOf(AssociationAbortedError);
+  expect((error as AssociationAbortedError).source).toBe(0);
+  // The peer got A-ABORT in Sta6 (AA-3); the server sent it (AA-1, Sta13) and closed after.
+  expect(await peerStates).toEqual(['Sta6', 'Sta1']);
+  expect(await serverStates).toEqual(['Sta6', 'Sta13', 'Sta1']);
+}
+
+/** The server still serves: C-ECHO on an association opened before and on one opened now. */
+async function expectServing(port: number, bystander: Association): Promise<void> {
+  expect(await firstValueFrom(echo(bystander))).toEqual({ code: 0, kind: 'success', meaning: 'success' });
+  const fresh = await open(port, 'FRESH');
+  expect(await firstValueFrom(echo(fresh))).toEqual({ code: 0, kind: 'success', meaning: 'success' });
+  expect(bystander.state).toBe('Sta6');
+  await lastValueFrom(fresh.release(), { defaultValue: undefined });
+  await lastValueFrom(bystander.release(), { defaultValue: undefined });
+}
+
+describe('DIMSE channel: protocol errors end the association', () => {
+  it('aborts when a response answers no outstanding request, and goes on serving other associations', async () => {
+    const server = await startScp({ abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE] } });
+    const bystander = await open(server.port, 'BYSTANDER');
+    const rogue = new RawDimse(await open(server.port, 'ROGUE'));
+    const serverStates = statesUntilEnd(await server.association('ROGUE'));
+    const states = statesUntilEnd(rogue.association);
+
+    // A valid C-ECHO-RSP, to a request that was never sent.
+    await rogue.send(1, {
+      commandField: CommandField.CEchoRsp,
+      messageIdBeingRespondedTo: 42,
+      affectedSopClassUid: VERIFICATION_SOP_CLASS,
+      status: 0,
+      commandDataSetType: NO_DATA_SET,
+    });
+    await expectAbortedByServer(rogue.association, states, serverStates);
+    expect(rogue.received).toEqual([]);
+    await expectServing(server.port, bystander);
+  });
+
+  it.each([
+    ['bytes that are not a command set', Buffer.from('not a command set, not even close')],
+    ['an element outside group 0000', Buffer.from([0x08, 0x00, 0x16, 0x00, 0x06, 0x00, 0x00, 0x00, 0x31, 0x2e, 0x32, 0x2e, 0x33, 0x00])],
+    ['a command cut short', encodeCommand(echoRq(1)).subarray(0, 30)],
+  ])('aborts when the command is %s, as no response can name its request', async (_what, garbage) => {
+    const server = await startScp({ abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE] } });
+    const bystander = await open(server.port, 'BYSTANDER');
+    const rogue = new RawDimse(await open(server.port, 'ROGUE'));
+    const serverStates = statesUntilEnd(await server.association('ROGUE'));
+    const states = statesUntilEnd(rogue.association);
+
+    await rogue.send(1, garbage);
+    await expectAbortedByServer(rogue.association, states, serverStates);
+    expect(rogue.received).toEqual([]);
+    await expectServing(server.port, bystander);
+  });
+
+  it.each([
+    ['rejected in negotiation', 3],
+    ['never proposed', 99],
+  ])('aborts when a PDV comes on a presentation context %s', async (_what, id) => {
+    const server = await startScp({ abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE] } });
+    const bystander = await open(server.port, 'BYSTANDER');
+    const rogue = new RawDimse(
+      await open(server.port, 'ROGUE', [VERIFICATION, { abstractSyntax: UNKNOWN_SOP_CLASS, transferSyntaxes: [ILE] }]),
+    );
+    expect(rogue.association.negotiation.presentationContexts.map((pc) => [pc.id, pc.accepted])).toEqual([
+      [1, true],
+      [3, false],
+    ]);
+    const serverStates = statesUntilEnd(await server.association('ROGUE'));
+    const states = statesUntilEnd(rogue.association);
+
+    // A well-formed C-ECHO-RQ, on the wrong context.
+    await rogue.send(id, echoRq(1));
+    await expectAbortedByServer(rogue.association, states, serverStates);
+    expect(rogue.received).toEqual([]);
+    await expectServing(server.port, bystander);
+  });
+
+  it('aborts when a request has no Message ID, as no response could name it', async () => {
+    const server = await startScp({ abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE] } });
+    const bystander = await open(server.port, 'BYSTANDER');
+    const rogue = new RawDimse(await open(server.port, 'ROGUE'));
+    const serverStates = statesUntilEnd(await server.association('ROGUE'));
+    const states = statesUntilEnd(rogue.association);
+
+    await rogue.send(1, {
+      commandField: CommandField.CEchoRq,
+      affectedSopClassUid: VERIFICATION_SOP_CLASS,
+      commandDataSetType: NO_DATA_SET,
+    });
+    await expectAbortedByServer(rogue.association, states, serverStates);
+    expect(rogue.received).toEqual([]);
+    await expectServing(server.port, bystander);
+  });
+});
+
+describe('DIMSE channel: requests it answers with a status', () => {
+  it('answers a C-STORE-RQ lacking a required field with 0x0212 once its data set is in, without calling the handler', async () => {
+    const calls: StoreRequestInfo[] = [];
+    const server = await startScp({
+      abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE], [CT]: [ILE] },
+      store: (info) => {
+        calls.push(info);
+        return [0];
+      },
+    });
+    const rogue = new RawDimse(await open(server.port, 'ROGUE', [VERIFICATION, { abstractSyntax: CT, transferSyntaxes: [ILE] }]));
+    const ct = rogue.association.acceptedContexts.find((pc) => pc.abstractSyntax === CT)!.id;
+    const command = encodeCommand({
+      commandField: CommandField.CStoreRq,
+      messageId: 5,
+      affectedSopClassUid: CT,
+      priority: Priority.Medium,
+      commandDataSetType: DATA_SET_PRESENT,
+    });
+    // The data set goes in two parts by hand: the answer must wait for its last fragment.
+    const dataSet = Buffer.alloc(100_000, 0x5a);
+    const pdus = fragment(ct, command, [dataSet], rogue.association.negotiation.peerMaxPduLength);
+    expect(pdus.length).toBeGreaterThan(4);
+    const half = Math.floor(pdus.length / 2);
+    for (const pdu of pdus.slice(0, half)) await lastValueFrom(rogue.association.send(pdu), { defaultValue: undefined });
+    await wait(200);
+    expect(rogue.received).toEqual([]);
+    for (const pdu of pdus.slice(half)) await lastValueFrom(rogue.association.send(pdu), { defaultValue: undefined });
+
+    const response = await rogue.next();
+    expect(response.presentationContextId).toBe(ct);
+    expect(response.dataSet).toBeUndefined();
+    expect(response.command).toEqual({
+      commandField: CommandField.CStoreRsp,
+      messageIdBeingRespondedTo: 5,
+      commandDataSetType: NO_DATA_SET,
+      status: 0x0212,
+      errorComment: 'C-STORE-RQ lacks affectedSopInstanceUid',
+    });
+    expect(calls).toEqual([]);
+
+    // The association goes on.
+    await rogue.send(1, echoRq(6));
+    expect((await rogue.next()).command).toMatchObject({ commandField: CommandField.CEchoRsp, messageIdBeingRespondedTo: 6, status: 0 });
+    expect(rogue.association.state).toBe('Sta6');
+    await lastValueFrom(rogue.association.release(), { defaultValue: undefined });
+  });
+
+  it('answers C-ECHO by itself, and requests nobody handles with 0x0211 (0x0122 for C-STORE), ignoring a stray C-CANCEL', async () => {
+    const server = await startScp({ abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE], [CT]: [ILE] } });
+    const rogue = new RawDimse(await open(server.port, 'ROGUE', [VERIFICATION, { abstractSyntax: CT, transferSyntaxes: [ILE] }]));
+    const ct = rogue.association.acceptedContexts.find((pc) => pc.abstractSyntax === CT)!.id;
+
+    await rogue.send(1, echoRq(7));
+    const echoed = await rogue.next();
+    expect(echoed.presentationContextId).toBe(1);
+    expect(echoed.command).toEqual({
+      commandField: CommandField.CEchoRsp,
+      messageIdBeingRespondedTo: 7,
+      commandDataSetType: NO_DATA_SET,
+      status: 0,
+    });
+
+    // C-CANCEL of nothing in progress: no answer (PS3.7 9.3.2.3 has none), and nothing breaks.
+    await rogue.send(1, { commandField: CommandField.CCancelRq, messageIdBeingRespondedTo: 99, commandDataSetType: NO_DATA_SET });
+
+    await rogue.send(1, {
+      commandField: CommandField.NActionRq,
+      messageId: 8,
+      requestedSopClassUid: VERIFICATION_SOP_CLASS,
+      requestedSopInstanceUid: '1.2.3.4',
+      actionTypeId: 1,
+      commandDataSetType: NO_DATA_SET,
+    });
+    expect((await rogue.next()).command).toEqual({
+      commandField: CommandField.NActionRsp,
+      messageIdBeingRespondedTo: 8,
+      commandDataSetType: NO_DATA_SET,
+      status: 0x0211,
+      errorComment: 'No handler for N-ACTION-RQ',
+    });
+
+    // A command field PS3.7 does not define.
+    await rogue.send(1, { commandField: 0x0055, messageId: 9, commandDataSetType: NO_DATA_SET });
+    expect((await rogue.next()).command).toEqual({
+      commandField: 0x8055,
+      messageIdBeingRespondedTo: 9,
+      commandDataSetType: NO_DATA_SET,
+      status: 0x0211,
+      errorComment: 'Unrecognized command 0x0055',
+    });
+
+    // C-STORE on an SCP without a storage handler: SOP class not supported, after the data set.
+    await rogue.send(
+      ct,
+      {
+        commandField: CommandField.CStoreRq,
+        messageId: 10,
+        affectedSopClassUid: CT,
+        affectedSopInstanceUid: '1.2.3.4.10',
+        priority: Priority.Medium,
+        commandDataSetType: DATA_SET_PRESENT,
+      },
+      [Buffer.alloc(40_000, 1)],
+    );
+    expect((await rogue.next()).command).toEqual({
+      commandField: CommandField.CStoreRsp,
+      messageIdBeingRespondedTo: 10,
+      commandDataSetType: NO_DATA_SET,
+      status: 0x0122,
+      errorComment: 'No handler for C-STORE-RQ',
+    });
+
+    await rogue.send(1, echoRq(11));
+    expect((await rogue.next()).command).toMatchObject({ messageIdBeingRespondedTo: 11, status: 0 });
+    // One answer per request, none for the C-CANCEL.
+    expect(rogue.received.map((m) => m.command.messageIdBeingRespondedTo)).toEqual([7, 8, 9, 10, 11]);
+    expect(rogue.association.state).toBe('Sta6');
+    await lastValueFrom(rogue.association.release(), { defaultValue: undefined });
+  });
+});
