@@ -23,10 +23,9 @@
  * `DatasetCodecError` instead.
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
-import { type DicomDataset, type DicomElement, type DictionaryEntry, data, log } from 'dcmjs';
+import type { DicomDataset, DicomElement, DictionaryEntry } from 'dcmjs';
+import { dcmjs } from './dcmjs.js';
 import { TransferSyntax, transferSyntaxProperties } from './transfer-syntax.js';
-
-const { DicomMessage, DicomMetaDictionary, ReadBufferStream, WriteBufferStream } = data;
 
 /**
  * A data set by dcmjs's conventions for naturalized data sets (`naturalizeDataset`), as plain
@@ -137,9 +136,11 @@ export function encodeDataset(dataset: NaturalizedDataset, transferSyntaxUid: st
   const layout = layoutOf(transferSyntaxUid);
   const dict = denaturalize(dataset, '', transferSyntaxUid, NO_IMAGE);
   if (!layout.littleEndian) swapWords(dict, transferSyntaxUid);
-  const stream = new WriteBufferStream(64 * 1024, true);
+  const stream = new (dcmjs().data.WriteBufferStream)(64 * 1024, true);
   try {
-    quietly(() => DicomMessage.write(dict, stream, layout.writeSyntax, { allowInvalidVRLength: false, fragmentMultiframe: false }));
+    quietly(() =>
+      dcmjs().data.DicomMessage.write(dict, stream, layout.writeSyntax, { allowInvalidVRLength: false, fragmentMultiframe: false }),
+    );
   } catch (error) {
     throw new DatasetCodecError(
       `Cannot encode the data set in ${transferSyntaxUid}: ${messageOf(error)}`,
@@ -176,12 +177,12 @@ export function decodeDataset(bytes: Uint8Array, transferSyntaxUid: string): Nat
     }
   }
   checkStructure(body, layout.readSyntax !== TransferSyntax.ImplicitVrLittleEndian, layout.littleEndian, malformed);
-  const stream = new ReadBufferStream(exactArrayBuffer(body), layout.littleEndian);
+  const stream = new (dcmjs().data.ReadBufferStream)(exactArrayBuffer(body), layout.littleEndian);
   let dict: DicomDataset;
   try {
     dict = quietly(() =>
       withItemCharacterSets(() =>
-        DicomMessage._read(stream, layout.readSyntax, {
+        dcmjs().data.DicomMessage._read(stream, layout.readSyntax, {
           ignoreErrors: false,
           untilTag: null,
           includeUntilTagValue: false,
@@ -200,6 +201,7 @@ export function decodeDataset(bytes: Uint8Array, transferSyntaxUid: string): Nat
 
 /** Runs dcmjs with its loggers (the root one and its children) silenced, then puts the level back. */
 function quietly<T>(work: () => T): T {
+  const { log } = dcmjs();
   const level = log.getLevel();
   log.setLevel('silent', false);
   log.rebuild();
@@ -219,10 +221,10 @@ function quietly<T>(work: () => T): T {
  * reads for this module, `more` hands the decoder on.
  */
 function withItemCharacterSets<T>(work: () => T): T {
-  const prototype = ReadBufferStream.prototype;
+  const prototype = dcmjs().data.ReadBufferStream.prototype;
   const more = Object.getOwnPropertyDescriptor(prototype, 'more');
   const original = prototype.more;
-  prototype.more = function (this: InstanceType<typeof ReadBufferStream>, length: number) {
+  prototype.more = function (this: InstanceType<ReturnType<typeof dcmjs>['data']['ReadBufferStream']>, length: number) {
     const item = original.call(this, length);
     item.setDecoder(this.decoder);
     return item;
@@ -314,9 +316,9 @@ function denaturalize(dataset: NaturalizedDataset, path: string, uid: string, ou
   for (const [key, value] of Object.entries(dataset)) {
     if (key === '_vrMap' || key === '_meta' || value === undefined) continue;
     const where = `${path}${key}`;
-    const named = Object.hasOwn(DicomMetaDictionary.nameMap, key) ? DicomMetaDictionary.nameMap[key] : undefined;
+    const named = Object.hasOwn(dcmjs().data.DicomMetaDictionary.nameMap, key) ? dcmjs().data.DicomMetaDictionary.nameMap[key] : undefined;
     if (!named && !TAG_KEY.test(key)) throw invalid(`${where} is neither a keyword of the DICOM dictionary nor a tag GGGGEEEE`);
-    const tag = named ? DicomMetaDictionary.unpunctuateTag(named.tag) : key.toUpperCase();
+    const tag = named ? dcmjs().data.DicomMetaDictionary.unpunctuateTag(named.tag) : key.toUpperCase();
     const entry = named ?? keyOf(tag).entry;
     if (Object.hasOwn(dict, tag)) throw invalid(`${where} gives (${tag.slice(0, 4)},${tag.slice(4)}) a second time`);
     const given = vrMap?.[key];
@@ -424,12 +426,12 @@ function swapWords(dict: DicomDataset, uid: string): void {
 
 /** The key of a tag: its keyword when the dictionary names it and the keyword leads back to it, else `GGGGEEEE`. */
 function keyOf(tag: string): { readonly key: string; readonly entry: DictionaryEntry | undefined } {
-  const entry: DictionaryEntry | undefined = DicomMetaDictionary.dictionary[`(${tag.slice(0, 4)},${tag.slice(4)})`];
+  const entry: DictionaryEntry | undefined = dcmjs().data.DicomMetaDictionary.dictionary[`(${tag.slice(0, 4)},${tag.slice(4)})`];
   // Repeating groups: dcmjs names (6000,3000), (6002,3000)... all OverlayData, but the keyword means (6000,3000).
   const named =
     entry !== undefined &&
-    Object.hasOwn(DicomMetaDictionary.nameMap, entry.name) &&
-    DicomMetaDictionary.nameMap[entry.name]?.tag === entry.tag;
+    Object.hasOwn(dcmjs().data.DicomMetaDictionary.nameMap, entry.name) &&
+    dcmjs().data.DicomMetaDictionary.nameMap[entry.name]?.tag === entry.tag;
   return { key: named ? entry.name : tag, entry };
 }
 
@@ -504,7 +506,8 @@ function checkStructure(bytes: Uint8Array, explicitVr: boolean, littleEndian: bo
           at += 8;
         }
       }
-      const sequence = vr === 'SQ' || (vr === undefined && DicomMetaDictionary.dictionary[name(tag).toUpperCase()]?.vr === 'SQ');
+      const sequence =
+        vr === 'SQ' || (vr === undefined && dcmjs().data.DicomMetaDictionary.dictionary[name(tag).toUpperCase()]?.vr === 'SQ');
       if (length === UNDEFINED_LENGTH) {
         // Undefined length: a sequence, a UN holding one in implicit VR (PS3.5 6.2.2), or encapsulated pixel data (fragments).
         if (vr !== undefined && !['SQ', 'UN', 'OB', 'OW'].includes(vr)) throw malformed(`${name(tag)} ${vr} has an undefined length`);

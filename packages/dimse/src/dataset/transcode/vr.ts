@@ -2,7 +2,7 @@
  * Value representations as the transcoder needs them: header size in explicit VR, byte-swap unit,
  * and the VR of an element read in Implicit VR (from the dcmjs data dictionary).
  */
-import { data } from 'dcmjs';
+import { dcmjs } from '../dcmjs.js';
 
 /** Every VR of PS3.5 Table 6.2-1. */
 const KNOWN_VRS = new Set([
@@ -82,7 +82,7 @@ export function swapUnit(vr: string): 1 | 2 | 4 | 8 {
 }
 
 /** The dcmjs data dictionary: a Proxy that looks a punctuated tag up in dcmjs's packed tables. */
-const dictionary = data.DicomMetaDictionary.dictionary;
+const dictionary = () => dcmjs().data.DicomMetaDictionary.dictionary;
 
 const hex4 = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
 
@@ -94,7 +94,7 @@ function dictionaryVr(tag: number): string {
   const cached = cache.get(tag);
   if (cached !== undefined) return cached;
   // dcmjs resolves the repeating groups (50xx curves, 60xx overlays) itself from '(6002,3000)'.
-  const vr = dictionary[`(${hex4(tag >>> 16)},${hex4(tag & 0xffff)})`]?.vr ?? 'UN';
+  const vr = dictionary()[`(${hex4(tag >>> 16)},${hex4(tag & 0xffff)})`]?.vr ?? 'UN';
   if (cache.size < MAX_CACHE) cache.set(tag, vr);
   return vr;
 }
