@@ -1,0 +1,389 @@
+// C-STORE throughput and memory of dimse-rx against DCMTK and dcmjs-dimse, measured in the same
+// run on the same generated data, over 127.0.0.1:
+//   A: many images of 512 KiB (BENCH_IMAGES, default 500)
+//   B: one multi-frame image of 1 GiB (BENCH_FRAMES frames of 512 KiB, default 2048)
+// Every sender and receiver is a process of its own, started as a user would start it, with its
+// defaults (DCMTK with TCP_NODELAY=1, see INTEROP.md). Wall time is the sender's, from spawn to
+// exit; peak RSS is VmHWM from /proc, for the sender and for the receiver (read before it is
+// stopped). Prints one line per run, then a markdown table; BENCH_OUT=FILE also writes JSON.
+// Run after a build: `npm run bench` (or `node bench/store.mjs`).
+//
+// Other settings: BENCH_RUNS (runs of each pair, the median wall time is reported, default 3),
+// BENCH_TIMEOUT (s per transfer, default 300), BENCH_PEER_TIMEOUT (s per dcmjs-dimse transfer,
+// default 120), BENCH_SETS (A, B or AB, default AB), BENCH_PAIRS (comma-separated pair ids).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Child, freePort, killAll } from './lib/process.mjs';
+
+const env = process.env;
+const IMAGES = Number(env.BENCH_IMAGES ?? 500);
+const FRAMES = Number(env.BENCH_FRAMES ?? 2048);
+const RUNS = Number(env.BENCH_RUNS ?? 3);
+const TIMEOUT_MS = Number(env.BENCH_TIMEOUT ?? 300) * 1000;
+const PEER_TIMEOUT_MS = Number(env.BENCH_PEER_TIMEOUT ?? 120) * 1000;
+const SETS = (env.BENCH_SETS ?? 'AB').toUpperCase();
+const ONLY_PAIRS = env.BENCH_PAIRS ? new Set(env.BENCH_PAIRS.split(',')) : undefined;
+/** The memory target for dimse-rx processes on the big image, bytes. */
+const RSS_TARGET = 100e6;
+
+const CLI = fileURLToPath(new URL('../packages/cli/bin/dimse-rx.js', import.meta.url));
+const PEER = fileURLToPath(new URL('./lib/dcmjs-peer.mjs', import.meta.url));
+const DCMTK_ENV = { TCP_NODELAY: '1' };
+
+// ---- senders: each returns the program to run for a port and a data set, and checks its outcome
+
+const senders = {
+  dcmtk: {
+    name: 'DCMTK storescu',
+    command: (port, set) => ['storescu', ['127.0.0.1', String(port), ...set.files], DCMTK_ENV],
+    // storescu exits 0 even when a C-STORE fails; it reports failures on stderr (E: or W: lines).
+    check: (child) => (/^[EWF]: /m.test(child.stderr) ? child.tail() : undefined),
+  },
+  ours: {
+    name: 'dimse-rx store',
+    command: (port, set) => [process.execPath, [CLI, 'store', '127.0.0.1', String(port), set.directory], {}],
+    check: (child, set) => {
+      const summary = /^(\d+) stored, (\d+) with warnings, (\d+) failed, (\d+) skipped/m.exec(child.stdout);
+      if (!summary) return `no summary line: ${child.tail()}`;
+      return Number(summary[1]) === set.files.length ? undefined : summary[0];
+    },
+  },
+  dcmjs: {
+    name: 'dcmjs-dimse Client',
+    command: (port, set) => [process.execPath, [PEER, 'client', String(port), ...set.files], {}],
+    check: (child, set) => {
+      const line = child.stdout.trim().split('\n').pop() ?? '';
+      try {
+        const outcome = JSON.parse(line);
+        return outcome.stored === set.files.length ? undefined : line;
+      } catch {
+        return child.tail();
+      }
+    },
+    timeoutMs: PEER_TIMEOUT_MS,
+  },
+};
+
+// ---- receivers: each starts a server and resolves with its port once it accepts connections
+
+const receivers = {
+  dcmtkIgnore: {
+    name: 'DCMTK storescp --ignore',
+    start: async () => {
+      const port = await freePort();
+      const child = new Child('storescp', 'storescp', ['--ignore', String(port)], DCMTK_ENV);
+      await child.waitForPort(port);
+      return { child, port };
+    },
+  },
+  dcmtkOut: {
+    name: 'DCMTK storescp -od DIR',
+    writes: true,
+    start: async (out) => {
+      const port = await freePort();
+      const child = new Child('storescp', 'storescp', ['-od', out, String(port)], DCMTK_ENV);
+      await child.waitForPort(port);
+      return { child, port };
+    },
+  },
+  oursDiscard: {
+    name: 'dimse-rx storescp --discard',
+    start: () => startOurs(['--discard']),
+  },
+  oursOut: {
+    name: 'dimse-rx storescp --out DIR',
+    writes: true,
+    start: (out) => startOurs(['--out', out]),
+  },
+  oursOutNoFsync: {
+    name: 'dimse-rx storescp --out DIR --no-fsync',
+    writes: true,
+    start: (out) => startOurs(['--out', out, '--no-fsync']),
+  },
+  dcmjs: {
+    name: 'dcmjs-dimse Server',
+    start: async () => {
+      const port = await freePort();
+      const child = new Child('dcmjs-dimse server', process.execPath, [PEER, 'server', String(port)]);
+      await child.waitForPort(port);
+      return { child, port };
+    },
+  },
+};
+
+async function startOurs(options) {
+  const child = new Child('dimse-rx storescp', process.execPath, [CLI, 'storescp', '--port', '0', ...options]);
+  const [, port] = await child.waitForOutput(/listening on 127\.0\.0\.1:(\d+)/);
+  return { child, port: Number(port) };
+}
+
+/**
+ * The pairs, the reference first. The targets apply to every pair with a dimse-rx process (its
+ * throughput) and to each dimse-rx process (its memory). `DCMTK → DCMTK, files` is not in the
+ * issue's list: it is there so that the file sink rows have a like-for-like comparison (storescp
+ * does not fsync). The Node peer runs once whatever BENCH_RUNS says: it is far slower.
+ */
+const PAIRS = [
+  { id: 'reference', label: 'reference', sender: 'dcmtk', receiver: 'dcmtkIgnore' },
+  { id: 'ours-to-dcmtk', label: 'ours → DCMTK', sender: 'ours', receiver: 'dcmtkIgnore' },
+  { id: 'dcmtk-to-ours', label: 'DCMTK → ours', sender: 'dcmtk', receiver: 'oursDiscard' },
+  { id: 'ours-to-ours', label: 'ours → ours', sender: 'ours', receiver: 'oursDiscard' },
+  { id: 'ours-to-ours-file', label: 'ours → ours, files', sender: 'ours', receiver: 'oursOut' },
+  { id: 'ours-to-ours-file-nofsync', label: 'ours → ours, files, no fsync', sender: 'ours', receiver: 'oursOutNoFsync' },
+  { id: 'dcmtk-file', label: 'DCMTK → DCMTK, files', sender: 'dcmtk', receiver: 'dcmtkOut' },
+  { id: 'node-peer', label: 'Node peer', sender: 'dcmjs', receiver: 'dcmjs', maxRuns: 1 },
+]
+  .filter((pair) => pair.id === 'reference' || !ONLY_PAIRS || ONLY_PAIRS.has(pair.id))
+  .map((pair) => ({
+    ...pair,
+    senderIsOurs: pair.sender === 'ours',
+    receiverIsOurs: pair.receiver.startsWith('ours'),
+    ours: pair.sender === 'ours' || pair.receiver.startsWith('ours'),
+  }));
+
+// ---- one transfer
+
+async function runPair(pair, set, work) {
+  const sender = senders[pair.sender];
+  const receiver = receivers[pair.receiver];
+  const out = join(work, 'received');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out);
+  let server;
+  let client;
+  try {
+    server = await receiver.start(out);
+    const [command, args, childEnv] = sender.command(server.port, set);
+    client = new Child(sender.name, command, args, childEnv);
+    await client.finish(sender.timeoutMs ?? TIMEOUT_MS);
+    await server.child.stop();
+    const result = {
+      wallMs: client.wallMs,
+      senderPeakKiB: client.peakKiB,
+      receiverPeakKiB: server.child.peakKiB,
+    };
+    if (client.timedOut) return { ...result, error: `timed out after ${Math.round(client.wallMs / 1000)} s` };
+    if (client.code !== 0)
+      return { ...result, error: `${sender.name} exit ${client.code ?? client.signal}: ${client.tail()}`.slice(0, 300) };
+    const problem = sender.check(client, set);
+    if (problem) return { ...result, error: `${sender.name}: ${problem}`.slice(0, 300) };
+    if (receiver.writes) {
+      const written = readdirSync(out).filter((name) => !name.startsWith('.'));
+      const bytes = written.reduce((n, name) => n + statSync(join(out, name)).size, 0);
+      if (written.length !== set.files.length) return { ...result, error: `${written.length} files written of ${set.files.length}` };
+      if (bytes < set.pixelBytes) return { ...result, error: `${bytes} bytes written, less than the ${set.pixelBytes} of pixel data` };
+    }
+    return result;
+  } catch (error) {
+    return { wallMs: NaN, senderPeakKiB: client?.peakKiB ?? 0, receiverPeakKiB: server?.child.peakKiB ?? 0, error: error.message };
+  } finally {
+    if (client?.running) client.child.kill('SIGKILL');
+    if (server?.child.running) await server.child.stop();
+    if (receiver.writes) {
+      // What the receiver left in the page cache is written back now, not during the next run.
+      spawnSync('sync');
+      rmSync(out, { recursive: true, force: true });
+    }
+  }
+}
+
+// ---- figures
+
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+};
+const mb = (kib) => (kib * 1024) / 1e6;
+
+function summarize(pair, set, runs) {
+  const ok = runs.filter((r) => !r.error);
+  const failed = runs.find((r) => r.error);
+  const base = {
+    set: set.key,
+    pair: pair.id,
+    label: pair.label,
+    sender: senders[pair.sender].name,
+    receiver: receivers[pair.receiver].name,
+    ours: pair.ours,
+    senderIsOurs: pair.senderIsOurs,
+    receiverIsOurs: pair.receiverIsOurs,
+    runs: runs.length,
+    senderPeakMB: mb(Math.max(0, ...runs.map((r) => r.senderPeakKiB))),
+    receiverPeakMB: mb(Math.max(0, ...runs.map((r) => r.receiverPeakKiB))),
+  };
+  if (ok.length === 0) return { ...base, error: failed.error };
+  const seconds = median(ok.map((r) => r.wallMs)) / 1000;
+  return {
+    ...base,
+    seconds,
+    mbPerSecond: set.bytes / 1e6 / seconds,
+    imagesPerSecond: set.files.length / seconds,
+    ...(failed ? { error: `${runs.length - ok.length} of ${runs.length} runs failed: ${failed.error}` } : {}),
+  };
+}
+
+function fixed(value, digits) {
+  return value === undefined || Number.isNaN(value) ? '–' : value.toFixed(digits);
+}
+
+function markdownTable(results) {
+  const lines = [
+    '| data | pair | sender | receiver | wall s | MB/s | images/s | sender peak RSS MB | receiver peak RSS MB | vs reference |',
+    '|---|---|---|---|--:|--:|--:|--:|--:|--:|',
+  ];
+  for (const r of results) {
+    const ratio = r.ratio === undefined ? '–' : `${r.ratio.toFixed(2)}${r.ours && r.ratio < 1 ? ' ✗' : ''}`;
+    const rss = (value, ours) => `${value.toFixed(0)}${ours && r.set === 'B' && value > RSS_TARGET / 1e6 ? ' ✗' : ''}`;
+    const wall = r.seconds === undefined ? `failed: ${r.error.replaceAll('|', '/')}` : fixed(r.seconds, 2);
+    lines.push(
+      `| ${r.setName} | ${r.label} | ${r.sender} | ${r.receiver} | ${wall} | ${fixed(r.mbPerSecond, 0)} | ${fixed(r.imagesPerSecond, 1)} | ${rss(r.senderPeakMB, r.senderIsOurs)} | ${rss(r.receiverPeakMB, r.receiverIsOurs)} | ${ratio} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+// ---- the run
+
+function version(command, args) {
+  try {
+    return (
+      execFileSync(command, args, { encoding: 'utf8' })
+        .split('\n')
+        .find((l) => l.trim()) ?? '?'
+    );
+  } catch {
+    return '?';
+  }
+}
+
+if (!existsSync(new URL('../packages/cli/dist/main.js', import.meta.url))) {
+  console.error('store.mjs: packages are not built; run `npx tsc -b packages` (or `npm run bench`) first');
+  process.exit(1);
+}
+if (version('storescu', ['--version']) === '?') {
+  console.error('store.mjs: DCMTK storescu/storescp not found; install DCMTK (`apt-get install -y dcmtk`)');
+  process.exit(1);
+}
+// Imported once the build is known to be there: it uses the library's encoder.
+const { writeImageSet, writeMultiFrame } = await import('./lib/data.mjs');
+
+/** What starting the dimse-rx CLI costs on its own (`--version`): part of every dimse-rx wall time and RSS below. */
+async function cliStartup() {
+  const samples = [];
+  for (let i = 0; i < 3; i++) samples.push(await new Child('dimse-rx --version', process.execPath, [CLI, '--version']).finish(30_000));
+  return { seconds: median(samples.map((c) => c.wallMs)) / 1000, peakMB: mb(Math.max(...samples.map((c) => c.peakKiB))) };
+}
+
+const work = mkdtempSync(join(tmpdir(), 'dimse-rx-bench-store-'));
+// Also on SIGINT/SIGTERM (lib/process.mjs exits then): no gigabyte left behind in the temp folder.
+process.on('exit', () => rmSync(work, { recursive: true, force: true }));
+let exitCode = 0;
+try {
+  const peerVersion = JSON.parse(
+    readFileSync(fileURLToPath(new URL('./node_modules/dcmjs-dimse/package.json', import.meta.url)), 'utf8'),
+  ).version;
+  console.log(`C-STORE over 127.0.0.1, node ${process.version}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}`);
+  console.log(
+    `DCMTK: ${version('storescu', ['--version'])
+      .replace(/^\$dcmtk: /, '')
+      .replace(/ \$$/, '')}; dcmjs-dimse ${peerVersion}`,
+  );
+  console.log(`${RUNS} run(s) per pair (the Node peer 1), median wall time; data in ${work}`);
+  const startup = await cliStartup();
+  console.log(
+    `dimse-rx CLI start-up alone (node dimse-rx.js --version): ${startup.seconds.toFixed(2)} s, peak RSS ${startup.peakMB.toFixed(0)} MB`,
+  );
+
+  const sets = [];
+  if (SETS.includes('A')) {
+    const directory = join(work, 'A');
+    const started = performance.now();
+    const { files, pixelBytes } = writeImageSet(directory, { count: IMAGES, rows: 512, columns: 512 });
+    const bytes = files.reduce((n, f) => n + statSync(f).size, 0);
+    sets.push({ key: 'A', name: `${IMAGES} × 512 KiB`, directory, files, pixelBytes, bytes });
+    console.log(
+      `A: ${IMAGES} CT images of 512 KiB, ${(bytes / 1e6).toFixed(1)} MB, generated in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }
+  if (SETS.includes('B')) {
+    const directory = join(work, 'B');
+    const started = performance.now();
+    const { files, pixelBytes } = writeMultiFrame(directory, { frames: FRAMES, rows: 512, columns: 512 });
+    const bytes = statSync(files[0]).size;
+    const name = pixelBytes === 2 ** 30 ? '1 × 1 GiB' : `1 × ${(pixelBytes / 2 ** 20).toFixed(0)} MiB`;
+    sets.push({ key: 'B', name, directory, files, pixelBytes, bytes });
+    console.log(
+      `B: one multi-frame image, ${FRAMES} frames of 512 KiB, ${(bytes / 1e6).toFixed(1)} MB, generated in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
+  }
+  console.log('');
+
+  const results = [];
+  for (const set of sets) {
+    const runs = new Map(PAIRS.map((pair) => [pair.id, []]));
+    for (let run = 1; run <= RUNS; run++) {
+      for (const pair of PAIRS) {
+        if (run > (pair.maxRuns ?? RUNS)) continue;
+        const r = await runPair(pair, set, work);
+        runs.get(pair.id).push(r);
+        const figures = r.error
+          ? `FAILED ${r.error}`
+          : `${(r.wallMs / 1000).toFixed(2)} s, ${(set.bytes / 1e6 / (r.wallMs / 1000)).toFixed(0)} MB/s`;
+        console.log(
+          `${set.key} run ${run} ${pair.label.padEnd(32)} ${figures}; peak RSS sender ${mb(r.senderPeakKiB).toFixed(0)} MB, receiver ${mb(r.receiverPeakKiB).toFixed(0)} MB`,
+        );
+      }
+    }
+    const summaries = PAIRS.map((pair) => ({ ...summarize(pair, set, runs.get(pair.id)), setName: set.name }));
+    const reference = summaries.find((s) => s.pair === 'reference');
+    for (const s of summaries) if (s.seconds !== undefined && reference?.seconds !== undefined) s.ratio = reference.seconds / s.seconds;
+    results.push(...summaries);
+  }
+
+  console.log('');
+  console.log(markdownTable(results));
+  console.log('');
+  console.log(
+    'MB = 10^6 bytes of Part 10 files sent; wall time from the sender starting to its exit (process start, association and release included);',
+  );
+  console.log(
+    "vs reference = reference wall time / this pair's; ✗ marks a dimse-rx figure that misses its target (≥ 1.00 of reference; ≤ 100 MB peak RSS on the big image).",
+  );
+
+  const misses = [];
+  for (const r of results.filter((x) => x.ours)) {
+    if (r.ratio === undefined) misses.push(`${r.set} ${r.label}: failed (${r.error})`);
+    else if (r.ratio < 1) misses.push(`${r.set} ${r.label}: ${r.ratio.toFixed(2)} of reference`);
+    if (r.set === 'B') {
+      if (r.senderIsOurs && r.senderPeakMB > RSS_TARGET / 1e6)
+        misses.push(`${r.set} ${r.label}: sender peak RSS ${r.senderPeakMB.toFixed(0)} MB`);
+      if (r.receiverIsOurs && r.receiverPeakMB > RSS_TARGET / 1e6)
+        misses.push(`${r.set} ${r.label}: receiver peak RSS ${r.receiverPeakMB.toFixed(0)} MB`);
+    }
+  }
+  console.log(misses.length === 0 ? 'Targets: all met.' : `Targets missed:\n${misses.map((m) => `  - ${m}`).join('\n')}`);
+
+  // A dimse-rx or DCMTK pair that fails is a broken benchmark; the Node peer may fail (memory, time).
+  if (results.some((r) => r.seconds === undefined && r.pair !== 'node-peer')) exitCode = 1;
+
+  if (env.BENCH_OUT) {
+    const json = {
+      node: process.version,
+      cliStartup: startup,
+      cpus: cpus().length,
+      runs: RUNS,
+      sets: sets.map(({ key, name, files, bytes }) => ({ key, name, files: files.length, bytes })),
+      results: results.map(({ setName: _name, ...r }) => r),
+    };
+    writeFileSync(env.BENCH_OUT, `${JSON.stringify(json, null, 2)}\n`);
+    console.log(`JSON written to ${env.BENCH_OUT}`);
+  }
+} finally {
+  killAll();
+  rmSync(work, { recursive: true, force: true });
+}
+process.exitCode = exitCode;
