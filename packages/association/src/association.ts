@@ -71,19 +71,33 @@ export class Association {
   }
 
   /**
-   * Sends a P-DATA-TF (DT-1, or AR-7 while the peer's release waits). Completes once the
-   * transport takes more (after `drain`), so a sender that waits for it stays in bounded memory.
-   * Errors with a RangeError when the PDU is longer than the peer accepts, and with
+   * Sends P-DATA-TF PDUs, one or several in order (each DT-1, or AR-7 while the peer's release
+   * waits). Completes once the transport takes more (after `drain`), so a sender that waits for
+   * it stays in bounded memory; several PDUs given at once go out in one vectored write.
+   * Errors with a RangeError when a PDU is longer than the peer accepts or malformed, and with
    * InvalidPrimitiveError when the association is not in a state to send.
    */
-  send(pdu: PDataTf): Observable<void> {
+  send(pdus: PDataTf | readonly PDataTf[]): Observable<void> {
     return defer(() => {
+      const list: readonly PDataTf[] = Array.isArray(pdus) ? pdus : [pdus as PDataTf];
       const peer = this.negotiation.peerMaxPduLength;
-      const length = pdu.pdvs.reduce((sum, pdv) => sum + PDV_OVERHEAD + pdv.value.length, 0);
-      if (peer !== 0 && length > peer) {
-        return throwError(() => new RangeError(`P-DATA-TF of ${length} bytes exceeds the peer's maximum length of ${peer}`));
+      for (const pdu of list) {
+        if (pdu.pdvs.length === 0) return throwError(() => new RangeError('A P-DATA-TF needs at least one PDV'));
+        let length = 0;
+        for (const pdv of pdu.pdvs) {
+          const id = pdv.presentationContextId;
+          // Odd, 1 to 255 (PS3.8 9.3.2.2): what the wire can carry. Whether the context was
+          // accepted is the DIMSE layer's to check (and a peer's to abort on).
+          if (!Number.isInteger(id) || id < 1 || id > 255 || id % 2 === 0) {
+            return throwError(() => new RangeError(`Presentation context ID ${id} is not an odd number from 1 to 255`));
+          }
+          length += PDV_OVERHEAD + pdv.value.length;
+        }
+        if (peer !== 0 && length > peer) {
+          return throwError(() => new RangeError(`P-DATA-TF of ${length} bytes exceeds the peer's maximum length of ${peer}`));
+        }
       }
-      this.#machine.primitive({ type: 'Evt9', pdu });
+      for (const pdu of list) this.#machine.primitive({ type: 'Evt9', pdu });
       return this.#machine.transport?.drained() ?? EMPTY;
     });
   }

@@ -69,7 +69,9 @@ function link(scheduler: TestScheduler, a: FakeTransport, b: FakeTransport, fram
     const write = from.write.bind(from);
     from.write = (bytes) => {
       write(bytes);
-      scheduler.schedule(() => to.receiveBytes(bytes), frames);
+      // What was written is the fake's last record, the PDU's parts joined.
+      const written = from.written.at(-1)!;
+      scheduler.schedule(() => to.receiveBytes(written), frames);
     };
     const close = from.close.bind(from);
     from.close = () => {

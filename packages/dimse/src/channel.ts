@@ -1,4 +1,5 @@
 import type { Association, NegotiatedContext } from '@dimse-rx/association';
+import type { PDataTf } from '@dimse-rx/pdu';
 import createDebug from 'debug';
 import { lastValueFrom, Observable, of, type Subscription } from 'rxjs';
 import { type Command, encodeCommand } from './command/codec.js';
@@ -33,6 +34,11 @@ export interface IncomingRequest {
  * one last. Unsubscribed when the peer cancels (C-CANCEL) or the association ends.
  */
 export type RequestHandler = (request: IncomingRequest) => Observable<ResponseSpec>;
+
+/** What stops a data set being sent between chunks (an AbortSignal will do). */
+export interface Cancellation {
+  readonly aborted: boolean;
+}
 
 /** Progress of a data set being sent. */
 export interface SendProgress {
@@ -146,13 +152,14 @@ export class DimseChannel {
         messageId,
         commandDataSetType: options.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
       } as Command;
-      const abort = new AbortController();
-      this.#send(presentationContextId, full, options.dataSet, abort.signal, options.onProgress).catch((error: Error) => {
+      // A plain flag, not an AbortController: aborting one builds a DOMException, per request.
+      const abort = { aborted: false };
+      this.#send(presentationContextId, full, options.dataSet, abort, options.onProgress).catch((error: Error) => {
         this.#outstanding.delete(messageId);
         subscriber.error(error);
       });
       return () => {
-        abort.abort();
+        abort.aborted = true;
         if (final || !this.#outstanding.has(messageId)) return;
         this.#outstanding.delete(messageId);
         if (options.cancelable && !this.#ended) {
@@ -181,35 +188,38 @@ export class DimseChannel {
    * Sends one message whole: command, then data set, cut to the peer's maximum PDU length; waits
    * its turn behind the message being sent and on the socket's drain between PDUs.
    */
-  #send(id: number, command: Command, dataSet?: DataSource, signal?: AbortSignal, onProgress?: (p: SendProgress) => void): Promise<void> {
+  #send(id: number, command: Command, dataSet?: DataSource, signal?: Cancellation, onProgress?: (p: SendProgress) => void): Promise<void> {
     const turn = this.#sending.then(async () => {
       if (this.#ended) throw this.#ended;
-      log(
-        '%s: sending %s (message %d) on context %d',
-        this.#label,
-        commandName(command.commandField),
-        command.messageId ?? command.messageIdBeingRespondedTo,
-        id,
-      );
+      if (log.enabled)
+        log(
+          '%s: sending %s (message %d) on context %d',
+          this.#label,
+          commandName(command.commandField),
+          command.messageId ?? command.messageIdBeingRespondedTo,
+          id,
+        );
       const f = new Fragmenter(id, this.association.negotiation.peerMaxPduLength);
       let written = false;
-      const write = (pdu: Parameters<Association['send']>[0]) => {
+      // The PDUs of one chunk go together (one vectored write), then the socket's drain is awaited.
+      const write = async (pdus: PDataTf[]) => {
+        if (pdus.length === 0) return;
         written = true;
-        return this.#write(pdu);
+        await this.#write(pdus);
       };
       try {
-        for (const pdu of f.command(encodeCommand(command), dataSet !== undefined)) await write(pdu);
+        await write(f.command(encodeCommand(command), dataSet !== undefined));
         if (dataSet !== undefined) {
           let bytes = 0;
           const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = dataSet instanceof Uint8Array ? [dataSet] : dataSet;
           for await (const chunk of chunks) {
             if (signal?.aborted) throw new Error('Sending cancelled before the end of the data set');
-            for (const pdu of f.data(chunk)) await write(pdu);
+            await write(f.data(chunk));
             bytes += chunk.length;
             onProgress?.({ bytes });
           }
         }
-        for (const pdu of f.end()) await write(pdu);
+        await write(f.end());
       } catch (error) {
         // Half a message cannot be taken back: only an abort ends it (PS3.7 Annex E). This covers
         // a data source that fails or is destroyed (store() unsubscribed) as well as a cancel.
@@ -225,12 +235,12 @@ export class DimseChannel {
     return turn;
   }
 
-  #write(pdu: Parameters<Association['send']>[0]): Promise<void> {
-    return lastValueFrom(this.association.send(pdu), { defaultValue: undefined });
+  #write(pdus: readonly PDataTf[]): Promise<void> {
+    return lastValueFrom(this.association.send(pdus), { defaultValue: undefined });
   }
 
   /** Sends a response to a request of the peer. */
-  respond(request: DimseMessage, response: ResponseSpec, signal?: AbortSignal): Promise<void> {
+  respond(request: DimseMessage, response: ResponseSpec, signal?: Cancellation): Promise<void> {
     const command = {
       ...response.fields,
       commandField: request.command.commandField | 0x8000,
@@ -243,7 +253,7 @@ export class DimseChannel {
 
   #route(message: DimseMessage): void {
     const { command } = message;
-    log('%s: received %s', this.#label, commandName(command.commandField));
+    if (log.enabled) log('%s: received %s', this.#label, commandName(command.commandField));
     if (isResponse(command.commandField)) {
       const outstanding = this.#outstanding.get(command.messageIdBeingRespondedTo ?? -1);
       if (!outstanding) {
@@ -289,14 +299,14 @@ export class DimseChannel {
       else void answer();
       return;
     }
-    const abort = new AbortController();
+    const abort = { aborted: false };
     let finalSent = false;
     let responses = Promise.resolve();
     const subscription = handler({ message, association: this.association, presentationContext: context }).subscribe({
       next: (response) => {
         const pending = response.status === Status.Pending || response.status === Status.PendingWithWarnings;
         if (!pending) finalSent = true;
-        responses = responses.then(() => this.respond(message, response, abort.signal)).catch(() => undefined);
+        responses = responses.then(() => this.respond(message, response, abort)).catch(() => undefined);
       },
       error: (error: Error) => {
         log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), error.message);

@@ -266,6 +266,36 @@ function encodePData(pdu: PDataTf): Buffer {
   return out;
 }
 
+/**
+ * P-DATA-TF as the parts a vectored write sends: the PDU header with the first PDV header, each
+ * value as the caller's own view, the headers of the other PDVs between them. Nothing of the
+ * values is copied: only the headers are allocated (a few bytes, from Node's shared pool).
+ */
+function encodePDataParts(pdu: PDataTf): Uint8Array[] {
+  if (pdu.pdvs.length === 0) throw new RangeError('P-DATA-TF needs at least one PDV');
+  let size = 0;
+  for (const pdv of pdu.pdvs) size += 6 + pdv.value.length;
+  if (size > 0xffffffff) throw new RangeError('P-DATA-TF longer than its 32-bit length field can say');
+  const headers = Buffer.allocUnsafe(6 + 6 * pdu.pdvs.length);
+  headers[0] = PduType.PDataTf;
+  headers[1] = 0;
+  headers.writeUInt32BE(size, 2);
+  const parts: Uint8Array[] = [];
+  let start = 0;
+  let o = 6;
+  for (const pdv of pdu.pdvs) {
+    checkContextId(pdv.presentationContextId);
+    headers.writeUInt32BE(pdv.value.length + 2, o);
+    headers[o + 4] = pdv.presentationContextId;
+    headers[o + 5] = (pdv.command ? 0x01 : 0) | (pdv.last ? 0x02 : 0);
+    o += 6;
+    parts.push(headers.subarray(start, o));
+    if (pdv.value.length > 0) parts.push(pdv.value);
+    start = o;
+  }
+  return parts;
+}
+
 function fourBytes(type: number, b1: number, b2: number, b3: number): Buffer {
   // 9.3.4, 9.3.6 to 9.3.8: a 4-byte body whose last three bytes carry the fields
   const out = Buffer.alloc(10);
@@ -307,4 +337,13 @@ export function encodePdu(pdu: Pdu): Buffer {
       checkByte(pdu.reason, 'Abort reason');
       return fourBytes(PduType.Abort, 0, pdu.source, pdu.reason);
   }
+}
+
+/**
+ * Encodes a PDU as a list of byte ranges to be written in order, for a vectored write: a
+ * P-DATA-TF's values are not copied (the list holds the caller's views between the headers),
+ * any other PDU is one buffer. The bytes are those of `encodePdu`.
+ */
+export function encodePduParts(pdu: Pdu): Uint8Array[] {
+  return pdu.type === 'PDataTf' ? encodePDataParts(pdu) : [encodePdu(pdu)];
 }

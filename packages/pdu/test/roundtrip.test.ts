@@ -1,4 +1,4 @@
-import { decodePdu, encodePdu, PduFramer } from '@dimse-rx/pdu';
+import { decodePdu, encodePdu, encodePduParts, PduFramer } from '@dimse-rx/pdu';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { anyPdu } from './arbitraries.js';
@@ -10,6 +10,24 @@ describe('round trips of generated PDUs', () => {
         expect(decodePdu(encodePdu(pdu))).toEqual(pdu);
       }),
       { numRuns: 2000 },
+    );
+  });
+
+  it('writes in parts the same bytes as in one buffer, P-DATA values as the given views', () => {
+    fc.assert(
+      fc.property(anyPdu, (pdu) => {
+        const parts = encodePduParts(pdu);
+        expect(Buffer.concat(parts).equals(encodePdu(pdu))).toBe(true);
+        if (pdu.type === 'PDataTf') {
+          const values = pdu.pdvs.map((pdv) => pdv.value).filter((value) => value.length > 0);
+          // Every non-empty value is one of the parts, by identity: nothing was copied.
+          expect(values.every((value) => parts.includes(value))).toBe(true);
+          expect(parts.length).toBe(pdu.pdvs.length + values.length);
+        } else {
+          expect(parts).toHaveLength(1);
+        }
+      }),
+      { numRuns: 1000 },
     );
   });
 

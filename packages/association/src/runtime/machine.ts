@@ -1,4 +1,4 @@
-import { encodePdu, type Pdu, PduDecodeError, PduFramer } from '@dimse-rx/pdu';
+import { encodePduParts, type Pdu, PduDecodeError, PduFramer } from '@dimse-rx/pdu';
 import {
   AsyncSubject,
   BehaviorSubject,
@@ -239,7 +239,7 @@ export class UlMachine {
 
   #perform(result: UlResult & { event?: UlEvent }): void {
     const from = this.#state.value.name;
-    if (result.action) {
+    if (result.action && log.fsm.enabled) {
       log.fsm('%s: %s --%s/%s--> %s', this.#options.label, from, result.event?.type, result.action, result.state.name);
     }
     this.#state.next(result.state);
@@ -257,8 +257,8 @@ export class UlMachine {
         this.#connect();
         break;
       case 'Send': {
-        log.pdu('%s: sent %s', this.#options.label, summarize(effect.pdu));
-        this.#transport?.write(encodePdu(effect.pdu));
+        if (log.pdu.enabled) log.pdu('%s: sent %s', this.#options.label, summarize(effect.pdu));
+        this.#transport?.write(encodePduParts(effect.pdu));
         break;
       }
       case 'Close':
@@ -370,7 +370,7 @@ export class UlMachine {
           return;
         }
         for (const pdu of pdus) {
-          log.pdu('%s: received %s', this.#options.label, summarize(pdu));
+          if (log.pdu.enabled) log.pdu('%s: received %s', this.#options.label, summarize(pdu));
           this.#wire.next(pduEvent(pdu));
         }
       },

@@ -15,8 +15,8 @@ export class FakeTransport implements Transport {
   closed = false;
   paused = 0;
 
-  write(bytes: Uint8Array): void {
-    this.written.push(bytes);
+  write(bytes: Uint8Array | readonly Uint8Array[]): void {
+    this.written.push(bytes instanceof Uint8Array ? bytes : Buffer.concat(bytes));
   }
   drained(): Observable<void> {
     return EMPTY;

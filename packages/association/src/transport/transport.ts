@@ -10,8 +10,11 @@ export interface Transport {
    * errors only if it breaks with an error. Subscribe once.
    */
   readonly chunks: Observable<Uint8Array>;
-  /** Queues bytes for sending, in order, at once. */
-  write(bytes: Uint8Array): void;
+  /**
+   * Queues the bytes of one PDU for sending, in order, at once: one buffer, or its parts in
+   * order (`encodePduParts`), which a socket sends with one vectored write and no copy.
+   */
+  write(bytes: Uint8Array | readonly Uint8Array[]): void;
   /** Completes once the bytes queued so far no longer exceed the send buffer ('drain'). */
   drained(): Observable<void>;
   /** Stops delivering chunks until as many `resume()` calls as `pause()` calls were made. */

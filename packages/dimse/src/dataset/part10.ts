@@ -4,7 +4,7 @@
  * in the transfer syntax the meta group names. Only the start of a file is ever read: the data
  * set is streamed by whoever uses `dataSetOffset`.
  */
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
 
 /** The File Meta Information elements dimse-rx reads and writes (PS3.10 Table 7.1-1). */
@@ -166,31 +166,51 @@ export function parsePart10Header(bytes: Uint8Array): Part10Header {
   return result;
 }
 
+/** An open Part 10 file: its header, the bytes read from its start, the handle to read on with. */
+export interface OpenPart10File {
+  readonly header: Part10Header;
+  readonly handle: FileHandle;
+  /** The file's first bytes (at least up to the data set, at most `firstRead` unless the meta group is longer). */
+  readonly start: Buffer;
+}
+
+/**
+ * Opens a Part 10 file and reads its header with its first `firstRead` bytes (the data set's
+ * first chunk with it, so a small file costs one open and one read). The caller closes the
+ * handle. Throws Part10Error for a file that is not DICOM Part 10 or whose meta group is broken.
+ */
+export async function openPart10File(path: string, firstRead = FIRST_READ): Promise<OpenPart10File> {
+  const handle = await open(path, 'r');
+  try {
+    const { size } = await handle.stat();
+    let buffer = Buffer.allocUnsafe(Math.min(size, Math.max(firstRead, FIRST_READ)));
+    let filled = 0;
+    for (;;) {
+      while (filled < buffer.length) {
+        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
+        if (bytesRead === 0) throw new Part10Error(`${path}: the file shrank while being read (${filled} of ${size} bytes)`);
+        filled += bytesRead;
+      }
+      const result = parse(buffer, size, path);
+      if (!('needed' in result)) return { header: result, handle, start: buffer };
+      const grown = Buffer.allocUnsafe(Math.min(size, Math.max(result.needed, buffer.length * 2)));
+      buffer.copy(grown, 0, 0, filled);
+      buffer = grown;
+    }
+  } catch (error) {
+    await handle.close().catch(() => undefined);
+    throw error;
+  }
+}
+
 /**
  * Reads the Part 10 header of a file, reading only its start (4 KiB, more if the meta group is
  * longer). Throws Part10Error for a file that is not DICOM Part 10 or whose meta group is broken.
  */
 export async function readPart10Header(path: string): Promise<Part10Header> {
-  const file = await open(path, 'r');
-  try {
-    const { size } = await file.stat();
-    let buffer = Buffer.alloc(Math.min(size, FIRST_READ));
-    let filled = 0;
-    for (;;) {
-      while (filled < buffer.length) {
-        const { bytesRead } = await file.read(buffer, filled, buffer.length - filled, filled);
-        if (bytesRead === 0) throw new Part10Error(`${path}: the file shrank while being read (${filled} of ${size} bytes)`);
-        filled += bytesRead;
-      }
-      const result = parse(buffer, size, path);
-      if (!('needed' in result)) return result;
-      const grown = Buffer.alloc(Math.min(size, Math.max(result.needed, buffer.length * 2)));
-      buffer.copy(grown, 0, 0, filled);
-      buffer = grown;
-    }
-  } finally {
-    await file.close();
-  }
+  const { header, handle } = await openPart10File(path);
+  await handle.close();
+  return header;
 }
 
 /** UI values are padded with one NUL, other strings with one space, to an even length (PS3.5 6.2). */

@@ -1,4 +1,4 @@
-import { createReadStream } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import type { Association, NegotiatedContext, ProposedContext } from '@dimse-rx/association';
 import { defer, from, map, Observable, Subject, switchMap } from 'rxjs';
@@ -6,7 +6,7 @@ import { type DataSource, dimse } from '../channel.js';
 import { CommandField, Priority } from '../command/fields.js';
 import { type DimseStatus, dimseStatus } from '../command/status.js';
 import { encodeDataset, type NaturalizedDataset } from '../dataset/codec.js';
-import { type Part10Header, parsePart10Header, readPart10Header } from '../dataset/part10.js';
+import { openPart10File, parsePart10Header } from '../dataset/part10.js';
 import { createTranscoder } from '../dataset/transcode/index.js';
 import { TransferSyntax, transferSyntaxProperties, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dataset/transfer-syntax.js';
 import { NoPresentationContextError } from './echo.js';
@@ -52,6 +52,48 @@ interface Prepared {
   readonly totalBytes: number;
   /** Opens the data set bytes in the source syntax. */
   readonly open: () => Readable;
+  /** Lets go of what `prepare` opened when the data set is never read. */
+  readonly close?: () => Promise<void>;
+}
+
+/**
+ * The data set of an open file: the bytes already read, then chunks from `position` to `size`,
+ * the next read started while the current chunk is being sent (two chunks at most in memory).
+ * Closes the file at the end, on error and when the consumer stops early.
+ */
+async function* fileChunks(
+  handle: FileHandle,
+  first: Uint8Array,
+  position: number,
+  size: number,
+  chunkSize: number,
+  close: () => Promise<void>,
+): AsyncGenerator<Uint8Array> {
+  const readAt = async (at: number): Promise<Uint8Array> => {
+    const buffer = Buffer.allocUnsafe(Math.min(chunkSize, size - at));
+    let filled = 0;
+    while (filled < buffer.length) {
+      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, at + filled);
+      if (bytesRead === 0) throw new Error(`The file shrank while being sent (${at + filled} of ${size} bytes)`);
+      filled += bytesRead;
+    }
+    return buffer;
+  };
+  let next: Promise<Uint8Array> | undefined;
+  try {
+    next = position < size ? readAt(position) : undefined;
+    if (first.length > 0) yield first;
+    while (next) {
+      const chunk = await next;
+      position += chunk.length;
+      next = position < size ? readAt(position) : undefined;
+      yield chunk;
+    }
+  } finally {
+    // A read still running when the consumer left must end before the file is closed.
+    await next?.catch(() => undefined);
+    await close();
+  }
 }
 
 /** The transfer syntaxes to propose for a data set in `transferSyntaxUid`: its own first, then the uncompressed ones it converts to. */
@@ -104,13 +146,23 @@ function chooseContext(
 
 async function prepare(input: StoreInput, chunkSize: number): Promise<Prepared> {
   if (typeof input === 'string') {
-    const header: Part10Header = await readPart10Header(input);
+    // One open and one read give the header and the first chunk; the rest is read on demand.
+    const { header, handle, start } = await openPart10File(input, chunkSize);
+    let closing: Promise<void> | undefined;
+    let reading = false;
+    const close = () => (closing ??= handle.close().catch(() => undefined));
     return {
       sopClassUid: header.meta.mediaStorageSopClassUid,
       sopInstanceUid: header.meta.mediaStorageSopInstanceUid,
       sourceSyntax: header.meta.transferSyntaxUid,
       totalBytes: header.fileSize - header.dataSetOffset,
-      open: () => createReadStream(input, { start: header.dataSetOffset, highWaterMark: chunkSize }),
+      open: () => {
+        reading = true;
+        const first = start.subarray(header.dataSetOffset);
+        return Readable.from(fileChunks(handle, first, start.length, header.fileSize, chunkSize, close), { objectMode: false });
+      },
+      // A generator that never started has no finally to run: the file is closed here.
+      close: () => (reading ? Promise.resolve() : close()),
     };
   }
   if (input instanceof Uint8Array) {
@@ -151,7 +203,13 @@ export function store(association: Association, input: StoreInput, options: Stor
     const chunkSize = options.readChunkSize ?? (Number.isFinite(pdv) ? Math.max(1, Math.floor((256 * 1024) / pdv)) * pdv : 256 * 1024);
     return from(prepare(input, chunkSize)).pipe(
       switchMap((prepared) => {
-        const context = chooseContext(association, prepared.sopClassUid, prepared.sourceSyntax);
+        let context: ReturnType<typeof chooseContext>;
+        try {
+          context = chooseContext(association, prepared.sopClassUid, prepared.sourceSyntax);
+        } catch (error) {
+          void prepared.close?.();
+          throw error;
+        }
         const converted = context.transferSyntax !== prepared.sourceSyntax;
         const progress = new Subject<StoreEvent>();
         const source = prepared.open();
@@ -213,6 +271,7 @@ export function store(association: Association, input: StoreInput, options: Stor
             p.unsubscribe();
             r.unsubscribe();
             source.destroy();
+            void prepared.close?.();
           };
         });
       }),
