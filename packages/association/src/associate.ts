@@ -1,3 +1,4 @@
+import { encodePdu } from '@dimse-rx/pdu';
 import { concat, defer, ignoreElements, Observable, switchMap } from 'rxjs';
 import { Association } from './association.js';
 import { NoPresentationContextAcceptedError } from './errors.js';
@@ -23,6 +24,9 @@ export interface AssociateInternals {
 export function associate(options: AssociateOptions, internals: AssociateInternals = {}): Observable<Association> {
   return new Observable<Association>((subscriber) => {
     const request = buildRequest(options);
+    // Every value must fit the wire before anything connects: the encoder's RangeError (a UID
+    // that is not ASCII, an identity field over 65535 bytes...) goes to the subscriber.
+    encodePdu(request);
     const machine = new UlMachine({
       role: 'requestor',
       maxPduLength: options.maxPduLength ?? DEFAULT_MAX_PDU_LENGTH,

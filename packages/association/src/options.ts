@@ -94,3 +94,10 @@ export interface ServeOptions extends CommonOptions, AcceptorPolicy {
   /** What happens to open associations when the subscriber leaves: release (default) or abort. */
   readonly onStop?: 'release' | 'abort';
 }
+
+/** Throws a RangeError unless `value` can be a Maximum Length Sub-Item (PS3.8 D.1): 0 (no limit) to 2^32-1. */
+export function checkMaxPduLength(value: number): void {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
+    throw new RangeError(`maxPduLength: ${value} is not a whole number from 0 (no limit) to 4294967295`);
+  }
+}

@@ -1,11 +1,25 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { first, Observable, type Subscription } from 'rxjs';
+import { RejectReason, RejectResult, RejectSource } from '@dimse-rx/pdu';
+import {
+  catchError,
+  defaultIfEmpty,
+  defer,
+  first,
+  identity,
+  map,
+  Observable,
+  of,
+  type Subscription,
+  take,
+  throwError,
+  timeout,
+} from 'rxjs';
 import { Association } from './association.js';
 import { log } from './log.js';
 import { answerRequest } from './negotiation/acceptor.js';
 import { negotiationOf } from './negotiation/outcome.js';
-import { DEFAULT_MAX_PDU_LENGTH, type ServeOptions } from './options.js';
+import { checkMaxPduLength, DEFAULT_MAX_PDU_LENGTH, type ServeOptions } from './options.js';
 import { DEFAULT_TIMEOUTS, UlMachine } from './runtime/machine.js';
 import { socketTransport } from './transport/socket.js';
 
@@ -24,9 +38,13 @@ export interface Listening {
 export function serve(options: ServeOptions & { readonly onListening?: (listening: Listening) => void }): Observable<Association> {
   return new Observable<Association>((subscriber) => {
     const host = options.host ?? '127.0.0.1';
+    const maxPduLength = options.maxPduLength ?? DEFAULT_MAX_PDU_LENGTH;
+    checkMaxPduLength(maxPduLength);
     const open = new Set<UlMachine>();
     /** Accepted and not over yet: what maxAssociations counts. */
     const established = new Set<UlMachine>();
+    /** Requests whose answer is being decided (an asynchronous identity check): they count too. */
+    const deciding = new Set<UlMachine>();
     const subscriptions = new Set<Subscription>();
     const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
 
@@ -34,7 +52,7 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
       const transport = socketTransport(socket);
       const machine = new UlMachine({
         role: 'acceptor',
-        maxPduLength: options.maxPduLength ?? DEFAULT_MAX_PDU_LENGTH,
+        maxPduLength,
         timeouts,
         label: `acceptor@${transport.peer}`,
       });
@@ -43,35 +61,57 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
       const notices = machine.notices.subscribe((notice) => {
         if (notice.type !== 'AssociateIndication') return;
         const request = notice.request;
-        const answering = answerRequest(request, options, established.size).subscribe({
-          next: (answer) => {
-            if (machine.state.name !== 'Sta3') return;
-            if (answer.type === 'AssociateRj') {
-              log.net(
-                '%s: rejected %s -> %s (%d, %d, %d)',
-                transport.peer,
-                request.callingAeTitle,
-                request.calledAeTitle,
-                answer.result,
-                answer.source,
-                answer.reason,
-              );
-              machine.primitive({ type: 'Evt8', response: answer });
-              return;
-            }
-            established.add(machine);
-            const association = new Association(machine, negotiationOf('acceptor', request, answer));
-            // Evt7 is performed after the event being handled now: emit once AE-7 has run (Sta6).
-            const ready = association.states.pipe(first((state) => state === 'Sta6', undefined)).subscribe((state) => {
-              if (state) subscriber.next(association);
-            });
-            answers.push(ready);
-            machine.primitive({ type: 'Evt7', response: answer });
-          },
-          error: (error: unknown) => {
+        const others = established.size + deciding.size;
+        deciding.add(machine);
+        // A policy that throws, errors, ends without an answer or takes longer than the ACSE
+        // timeout gets the request rejected (transient, no reason given): nothing of it may stall
+        // the connection or reach the process.
+        const refused = () =>
+          ({
+            type: 'AssociateRj',
+            result: RejectResult.Transient,
+            source: RejectSource.ServiceUser,
+            reason: RejectReason.ServiceUser.NoReasonGiven,
+          }) as const;
+        const decision = defer(() => answerRequest(request, options, others)).pipe(
+          take(1),
+          timeouts.acse > 0
+            ? timeout({ first: timeouts.acse, with: () => throwError(() => new Error(`no answer within ${timeouts.acse} ms`)) })
+            : identity,
+          defaultIfEmpty(undefined),
+          map((answer) => {
+            if (answer === undefined) log.net('%s: acceptance policy gave no answer', transport.peer);
+            return answer ?? refused();
+          }),
+          catchError((error: unknown) => {
             log.net('%s: acceptance policy failed: %s', transport.peer, error);
-            if (machine.allows('Evt15')) machine.primitive({ type: 'Evt15' });
-          },
+            return of(refused());
+          }),
+        );
+        const answering = decision.subscribe((answer) => {
+          deciding.delete(machine);
+          if (machine.state.name !== 'Sta3') return;
+          if (answer.type === 'AssociateRj') {
+            log.net(
+              '%s: rejected %s -> %s (%d, %d, %d)',
+              transport.peer,
+              request.callingAeTitle,
+              request.calledAeTitle,
+              answer.result,
+              answer.source,
+              answer.reason,
+            );
+            machine.primitive({ type: 'Evt8', response: answer });
+            return;
+          }
+          established.add(machine);
+          const association = new Association(machine, negotiationOf('acceptor', request, answer));
+          // Evt7 is performed after the event being handled now: emit once AE-7 has run (Sta6).
+          const ready = association.states.pipe(first((state) => state === 'Sta6', undefined)).subscribe((state) => {
+            if (state) subscriber.next(association);
+          });
+          answers.push(ready);
+          machine.primitive({ type: 'Evt7', response: answer });
         });
         subscriptions.add(answering);
         answers.push(answering);
@@ -79,6 +119,7 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
       machine.finished.subscribe(() => {
         open.delete(machine);
         established.delete(machine);
+        deciding.delete(machine);
         notices.unsubscribe();
         for (const s of answers) {
           s.unsubscribe();

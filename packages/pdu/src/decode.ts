@@ -1,4 +1,4 @@
-import { trimAeTitle } from './ae-title.js';
+import { normalizeAeTitle, trimAeTitle } from './ae-title.js';
 import { AbortReason, type AbortReasonCode, ItemType, PduType, type UserIdentityTypeCode } from './constants.js';
 import { PduDecodeError } from './errors.js';
 import type {
@@ -35,6 +35,19 @@ function text(b: Uint8Array, start: number, end: number): string {
 /** The 16-byte AE title fields, 9.3.2: leading and trailing spaces are not significant. */
 function aeTitle(b: Uint8Array, start: number): string {
   return trimAeTitle(asBuffer(b, start, start + 16).toString('latin1'));
+}
+
+/**
+ * An A-ASSOCIATE-RQ AE title field: it must hold a valid title (PS3.5 6.2: not only spaces,
+ * printable ASCII of the default repertoire without backslash), else the PDU is refused as an
+ * invalid parameter value rather than handed on to be compared or echoed.
+ */
+function checkedAeTitle(ctx: Ctx, start: number, which: 'Called' | 'Calling'): string {
+  try {
+    return normalizeAeTitle(asBuffer(ctx.b, start, start + 16).toString('latin1'));
+  } catch (error) {
+    return fail(ctx, `${which}-AE-title: ${(error as Error).message}`, start, AbortReason.InvalidPduParameterValue);
+  }
 }
 
 /** Decoding context: the PDU being read, for error messages. */
@@ -319,8 +332,9 @@ function associate(ctx: Ctx, start: number, end: number, ac: boolean): Associate
     fail(ctx, `Body of ${end - start} bytes is shorter than the 68 fixed bytes`, start, AbortReason.InvalidPduParameterValue);
   }
   const protocolVersion = u16(b, start);
-  const calledAeTitle = aeTitle(b, start + 4);
-  const callingAeTitle = aeTitle(b, start + 20);
+  // In an -AC these fields are reserved, echoed and "not tested" (9.3.3): they are read as given.
+  const calledAeTitle = ac ? aeTitle(b, start + 4) : checkedAeTitle(ctx, start + 4, 'Called');
+  const callingAeTitle = ac ? aeTitle(b, start + 20) : checkedAeTitle(ctx, start + 20, 'Calling');
   let applicationContextName: string | undefined;
   let userInformation: UserInformationSubItem[] | undefined;
   const rqContexts: PresentationContextRq[] = [];

@@ -8,10 +8,14 @@ export const DEFAULT_MAX_PDU_LENGTH = 16384;
 /** A-ASSOCIATE-RQ/AC carry no data: 1 MiB holds hundreds of contexts with every transfer syntax. */
 export const DEFAULT_MAX_ASSOCIATE_PDU_LENGTH = 1 << 20;
 
+/** Above this size a PDU's buffer is not allocated from its header alone: it grows with the bytes received. */
+const GROW_FROM = 1 << 20;
+
 export interface PduFramerOptions {
   /**
    * Largest P-DATA-TF this side receives: the PDU length field, which is what the Maximum
-   * Length Sub-Item we send promises (PS3.8 D.1). 0 means no limit other than 2^32-1.
+   * Length Sub-Item we send promises (PS3.8 D.1). 0 means no limit other than 2^32-1 (memory
+   * then grows with the bytes that actually arrive, never with what a header declares).
    * Defaults to 16384.
    */
   readonly maxPduLength?: number;
@@ -34,13 +38,22 @@ export class PduFramer {
   /** The bytes of an incomplete header. */
   readonly #header = Buffer.alloc(PDU_HEADER_LENGTH);
   #headerFill = 0;
-  /** The incomplete PDU (header included) and how much of it has arrived. */
+  /**
+   * The incomplete PDU (header included), how much of it has arrived and its declared size. The
+   * buffer holds the whole PDU when that is at most GROW_FROM bytes; a larger one starts there
+   * and doubles as bytes arrive, so a header alone never makes a large allocation.
+   */
   #pending: Buffer | undefined;
   #pendingFill = 0;
+  #pendingTotal = 0;
   #failure: PduDecodeError | undefined;
 
   constructor(options: PduFramerOptions = {}) {
-    this.#maxPduLength = options.maxPduLength || 0xffffffff;
+    const max = options.maxPduLength ?? DEFAULT_MAX_PDU_LENGTH;
+    if (!Number.isInteger(max) || max < 0 || max > 0xffffffff) {
+      throw new RangeError(`maxPduLength must be a whole number from 0 to 2^32-1, not ${max}`);
+    }
+    this.#maxPduLength = max === 0 ? 0xffffffff : max;
     this.#maxAssociatePduLength = options.maxAssociatePduLength ?? DEFAULT_MAX_ASSOCIATE_PDU_LENGTH;
   }
 
@@ -82,14 +95,15 @@ export class PduFramer {
     while (o < chunk.length) {
       const pending = this.#pending;
       if (pending) {
-        const n = Math.min(pending.length - this.#pendingFill, chunk.length - o);
-        pending.set(chunk.subarray(o, o + n), this.#pendingFill);
+        const n = Math.min(this.#pendingTotal - this.#pendingFill, chunk.length - o);
+        const target = this.#room(this.#pendingFill + n);
+        target.set(chunk.subarray(o, o + n), this.#pendingFill);
         this.#pendingFill += n;
         o += n;
-        if (this.#pendingFill === pending.length) {
+        if (this.#pendingFill === this.#pendingTotal) {
           this.#pending = undefined;
           this.#pendingFill = 0;
-          out.push(decodePdu(pending));
+          out.push(decodePdu(target));
         }
         continue;
       }
@@ -101,13 +115,10 @@ export class PduFramer {
         if (this.#headerFill === PDU_HEADER_LENGTH) {
           this.#headerFill = 0;
           const length = this.#check(this.#header, 0);
-          const whole = Buffer.allocUnsafe(PDU_HEADER_LENGTH + length);
-          this.#header.copy(whole);
           if (length === 0) {
-            out.push(decodePdu(whole));
+            out.push(decodePdu(Buffer.from(this.#header)));
           } else {
-            this.#pending = whole;
-            this.#pendingFill = PDU_HEADER_LENGTH;
+            this.#start(PDU_HEADER_LENGTH + length, this.#header);
           }
         }
         continue;
@@ -119,14 +130,31 @@ export class PduFramer {
         out.push(decodePdu(chunk.subarray(o, o + total)));
         o += total;
       } else {
-        const rest = chunk.length - o;
-        this.#pending = Buffer.allocUnsafe(total);
-        this.#pending.set(chunk.subarray(o));
-        this.#pendingFill = rest;
-        o += rest;
+        this.#start(total, chunk.subarray(o));
+        o = chunk.length;
       }
     }
     return out;
+  }
+
+  /** Begins a PDU of `total` bytes with its first bytes (at most `total`). */
+  #start(total: number, first: Uint8Array): void {
+    this.#pendingTotal = total;
+    this.#pending = Buffer.allocUnsafe(Math.min(total, Math.max(GROW_FROM, first.length)));
+    this.#pending.set(first);
+    this.#pendingFill = first.length;
+  }
+
+  /** The pending buffer, grown (doubling, up to the declared size) to hold `needed` bytes. */
+  #room(needed: number): Buffer {
+    const pending = this.#pending!;
+    if (needed <= pending.length) return pending;
+    let size = pending.length * 2;
+    while (size < needed) size *= 2;
+    const grown = Buffer.allocUnsafe(Math.min(size, this.#pendingTotal));
+    pending.copy(grown, 0, 0, this.#pendingFill);
+    this.#pending = grown;
+    return grown;
   }
 
   /** Checks a header's type and declared length before anything is buffered for its body. */

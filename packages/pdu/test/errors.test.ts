@@ -38,6 +38,29 @@ const cases: Case[] = [
     offset: 2,
     message: /says 5 bytes, 4 follow/,
   },
+  ...(
+    [
+      ['not ASCII', Buffer.from('\u00c4CP'.padEnd(16, ' '), 'latin1'), /not printable ASCII/],
+      ['a control character', Buffer.from('S\u0007CP'.padEnd(16, ' '), 'latin1'), /not printable ASCII/],
+      ['a backslash', Buffer.from('A\\B'.padEnd(16, ' '), 'latin1'), /backslash/],
+      ['only spaces', Buffer.alloc(16, 0x20), /empty or only spaces/],
+    ] as const
+  ).flatMap(([what, title, message]): Case[] => [
+    {
+      name: `an A-ASSOCIATE-RQ whose called AE title is ${what}`,
+      bytes: pdu(0x01, u16(1), zeros(2), [...title], ae('SCU'), zeros(32), APP, PC, UI),
+      reason: 6,
+      offset: 10,
+      message: new RegExp(`Called-AE-title: .*${message.source}`),
+    },
+    {
+      name: `an A-ASSOCIATE-RQ whose calling AE title is ${what}`,
+      bytes: pdu(0x01, u16(1), zeros(2), ae('SCP'), [...title], zeros(32), APP, PC, UI),
+      reason: 6,
+      offset: 26,
+      message: new RegExp(`Calling-AE-title: .*${message.source}`),
+    },
+  ]),
   { name: 'an A-ABORT of 5 bytes', bytes: pdu(0x07, zeros(5)), reason: 6, offset: 6, message: /Body of 5 bytes, 4 expected/ },
   { name: 'an A-ASSOCIATE-RQ shorter than its fixed fields', bytes: pdu(0x01, zeros(60)), reason: 6, offset: 6, message: /68 fixed bytes/ },
   {

@@ -118,6 +118,36 @@ describe('PduFramer', () => {
     expect(framer.buffered).toBe(0);
   });
 
+  it('limits P-DATA-TF to 16384 bytes when no maximum is given, as its Maximum Length default says', () => {
+    const error = decodeError(() => new PduFramer().push(Buffer.from([0x04, 0, ...u32(16385)])));
+    expect(error.message).toContain('16385 exceeds the limit of 16384');
+    expect(new PduFramer().push(pdu(0x04, [...u32(16384 - 4), 1, 0x02, ...zeros(16384 - 6)]))[0]?.type).toBe('PDataTf');
+  });
+
+  it('allocates for what arrives, not for what a header declares, when there is no limit', () => {
+    const framer = new PduFramer({ maxPduLength: 0 });
+    const before = process.memoryUsage().arrayBuffers;
+    // A header that claims almost 4 GiB, followed by 10 bytes.
+    expect(framer.push(Buffer.from([0x04, 0, ...u32(0xfffffff0), 0, 0, 0, 10, 1, 2, 0, 0, 0, 0]))).toEqual([]);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(4 << 20);
+    expect(framer.buffered).toBe(16);
+  });
+
+  it('assembles a PDU larger than its first buffer, grown as its bytes arrive in pieces', () => {
+    const size = 3 * (1 << 20) + 7;
+    const value = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) value[i] = i % 251;
+    const whole = encodePdu({ type: 'PDataTf', pdvs: [{ presentationContextId: 5, command: false, last: true, value }] });
+    const cuts = [3, 100, 70_000, 1_500_000, 2_900_000, 3_200_000];
+    const [only] = frameInPieces(whole, cuts, new PduFramer({ maxPduLength: 0 }));
+    expect(only?.type === 'PDataTf' && Buffer.from(only.pdvs[0]!.value).equals(value)).toBe(true);
+  });
+
+  it('rejects a maximum that is not a whole number from 0 to 2^32-1', () => {
+    expect(() => new PduFramer({ maxPduLength: -1 })).toThrow(RangeError);
+    expect(() => new PduFramer({ maxPduLength: 1.5 })).toThrow(RangeError);
+  });
+
   it('accepts a P-DATA-TF exactly at the local maximum', () => {
     const body = [...u32(994 + 2), 1, 0x02, ...zeros(994)];
     expect(body.length).toBe(1000);

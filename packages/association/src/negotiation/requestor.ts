@@ -5,7 +5,13 @@ import {
   PROTOCOL_VERSION,
   type UserInformationSubItem,
 } from '@dimse-rx/pdu';
-import { type AssociateOptions, DEFAULT_MAX_PDU_LENGTH, IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '../options.js';
+import {
+  type AssociateOptions,
+  checkMaxPduLength,
+  DEFAULT_MAX_PDU_LENGTH,
+  IMPLEMENTATION_CLASS_UID,
+  IMPLEMENTATION_VERSION_NAME,
+} from '../options.js';
 
 const bytes = (v: Uint8Array | string | undefined) => (typeof v === 'string' ? Buffer.from(v, 'utf8') : (v ?? new Uint8Array(0)));
 
@@ -24,6 +30,7 @@ export function buildRequest(options: AssociateOptions): AssociateRq {
     if (pc.transferSyntaxes.length === 0) throw new RangeError(`presentationContexts: ${pc.abstractSyntax} has no transfer syntax`);
   }
   const maxPduLength = options.maxPduLength ?? DEFAULT_MAX_PDU_LENGTH;
+  checkMaxPduLength(maxPduLength);
   const userInformation: UserInformationSubItem[] = [
     { type: 'MaximumLength', maximumLength: maxPduLength },
     { type: 'ImplementationClassUid', uid: options.implementationClassUid ?? IMPLEMENTATION_CLASS_UID },

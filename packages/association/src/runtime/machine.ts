@@ -244,7 +244,20 @@ export class UlMachine {
     }
     this.#state.next(result.state);
     if (result.action === 'AR-3' || result.action === 'AR-4') this.#outcome ??= 'released';
-    for (const effect of result.effects) this.#effect(effect);
+    for (const effect of result.effects) {
+      try {
+        this.#effect(effect);
+      } catch (error) {
+        // An effect that cannot be performed (a PDU the encoder refuses: a value the wire cannot
+        // carry) must not reach the process: the association is aborted and told why.
+        const cause = error instanceof Error ? error : new Error(String(error));
+        log.fsm('%s: %s failed: %s', this.#options.label, effect.type, cause.message);
+        this.#fail(new AssociationAbortedError(0, 0, `${effect.type} failed: ${cause.message}`));
+        if (this.allows('Evt15')) this.#dispatch({ type: 'Evt15' });
+        else this.destroy();
+        break;
+      }
+    }
     if (result.event?.type === 'Evt10' || result.event?.type === 'Evt9') this.#activity.next();
     // Sta13: the association no longer exists, only the transport is left to close.
     if (result.state.name === 'Sta13') this.#finish();

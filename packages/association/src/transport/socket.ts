@@ -29,8 +29,10 @@ export function socketTransport(socket: Socket): Transport {
   const chunks = new Observable<Uint8Array>((subscriber) => {
     const onData = (chunk: Buffer) => subscriber.next(chunk);
     const onClose = () => {
-      log.net('%s: closed', peer);
-      subscriber.complete();
+      log.net('%s: closed%s', peer, failure ? ` after ${failure.message}` : '');
+      // A connection that broke (reset, timed out) says so: the association ends with a ConnectionError.
+      if (failure) subscriber.error(failure);
+      else subscriber.complete();
     };
     socket.on('data', onData);
     socket.once('close', onClose);

@@ -1,0 +1,209 @@
+/**
+ * What a server and a requestor do with input that must not take them down: A-ASSOCIATE-RQs
+ * that the codec refuses, acceptance policies that throw, fail, never answer or answer late,
+ * options that cannot be sent, and connections that break with an error.
+ */
+import { createServer, type Socket } from 'node:net';
+import { type AcceptorPolicy, AssociationAbortedError, AssociationRejectedError, ConnectionError, serve } from '@dimse-rx/association';
+import { encodePdu } from '@dimse-rx/pdu';
+import { EMPTY, lastValueFrom, map, mergeMap, NEVER, throwError, timer } from 'rxjs';
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  associateRq,
+  baseRequest,
+  Cleanup,
+  IMPLICIT_LE,
+  LOCALHOST,
+  rawConnect,
+  request,
+  startServer,
+  VERIFICATION,
+  within,
+} from './support.js';
+
+const cleanup = new Cleanup();
+afterEach(() => cleanup.run());
+
+const policy = { abstractSyntaxes: { [VERIFICATION]: [IMPLICIT_LE] } };
+
+/** The A-ASSOCIATE-RQ bytes with the called AE title field (bytes 10-25) replaced. */
+function rqWithCalledTitle(title: Buffer): Buffer {
+  const bytes = Buffer.from(encodePdu(associateRq()));
+  title.copy(bytes, 10);
+  return bytes;
+}
+
+async function expectStillServing(port: number): Promise<void> {
+  const requested = request(baseRequest(port), cleanup);
+  await lastValueFrom((await requested.association).release(), { defaultValue: undefined });
+  expect(await requested.end).toBeUndefined();
+}
+
+async function rejection(end: Promise<Error | undefined>): Promise<[number, number, number]> {
+  const error = await within(end, 3_000, 'associate() end');
+  expect(error).toBeInstanceOf(AssociationRejectedError);
+  const { result, source, reason } = error as AssociationRejectedError;
+  return [result, source, reason];
+}
+
+describe('A-ASSOCIATE-RQs the codec refuses', () => {
+  it.each([
+    ['not ASCII', Buffer.from('\u00c4CP             ', 'latin1')],
+    ['a control character', Buffer.from('S\u0001P             ', 'latin1')],
+    ['a backslash', Buffer.from('A\\B             ', 'latin1')],
+    ['only spaces', Buffer.alloc(16, 0x20)],
+  ])('answers a called AE title that is %s with A-ABORT as Sta2 + Evt19 says (AA-1), and keeps serving', async (_what, title) => {
+    // After the abort, ARTIM closes the connection if the peer does not (Sta13).
+    const server = await startServer({ ...policy, timeouts: { artim: 300 } }, cleanup);
+    const raw = await rawConnect(server.port, cleanup);
+    raw.sendBytes(rqWithCalledTitle(title));
+    // PS3.8 Table 9-10: an invalid PDU in Sta2 is AA-1, A-ABORT with the service-user source.
+    expect(await raw.expect('Abort')).toEqual({ type: 'Abort', source: 0, reason: 0 });
+    await within(raw.closed, 2_000, 'close');
+    expect(server.associations).toHaveLength(0);
+    await expectStillServing(server.port);
+    expect(server.errors).toEqual([]);
+  });
+});
+
+describe('acceptance policies', () => {
+  const cases: [string, NonNullable<AcceptorPolicy['userIdentity']>][] = [
+    [
+      'throws',
+      () => {
+        throw new Error('directory down');
+      },
+    ],
+    ['errors', () => timer(10).pipe(mergeMap(() => throwError(() => new Error('directory down'))))],
+    ['completes without an answer', () => EMPTY],
+  ];
+  it.each(cases)('rejects (2, 1, 1) when the identity check %s, and keeps serving', async (_what, userIdentity) => {
+    const server = await startServer({ ...policy, userIdentity }, cleanup);
+    const requested = request(baseRequest(server.port), cleanup);
+    expect(await rejection(requested.end)).toEqual([2, 1, 1]);
+    expect(server.associations).toHaveLength(0);
+    expect(server.errors).toEqual([]);
+  });
+
+  it('rejects (2, 1, 1) when an abstract syntax policy throws', async () => {
+    const server = await startServer(
+      {
+        abstractSyntaxes: () => {
+          throw new Error('bad configuration');
+        },
+      },
+      cleanup,
+    );
+    const requested = request(baseRequest(server.port), cleanup);
+    expect(await rejection(requested.end)).toEqual([2, 1, 1]);
+    expect(server.errors).toEqual([]);
+  });
+
+  it('rejects (2, 1, 1) once the ACSE timeout passes when the identity check never answers', async () => {
+    const server = await startServer({ ...policy, userIdentity: () => NEVER, timeouts: { acse: 300 } }, cleanup);
+    const started = performance.now();
+    const requested = request(baseRequest(server.port), cleanup);
+    expect(await rejection(requested.end)).toEqual([2, 1, 1]);
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThanOrEqual(250);
+    expect(elapsed).toBeLessThan(2_000);
+  });
+
+  it('aborts, and keeps serving, when the answer it built cannot be encoded (a server response over 65535 bytes)', async () => {
+    const server = await startServer(
+      { ...policy, userIdentity: () => ({ accept: true, serverResponse: new Uint8Array(70_000) }) },
+      cleanup,
+    );
+    const requested = request(
+      baseRequest(server.port, { userIdentity: { identityType: 1, positiveResponseRequested: true, primaryField: 'bob' } }),
+      cleanup,
+    );
+    const error = await within(requested.end, 3_000, 'associate() end');
+    expect(error).toBeInstanceOf(AssociationAbortedError);
+    expect(server.errors).toEqual([]);
+    await expectStillServing(server.port);
+  });
+
+  it('counts requests still being decided against maxAssociations', async () => {
+    // Each identity check takes 200 ms: both requests are being decided at once.
+    const server = await startServer({ ...policy, maxAssociations: 1, userIdentity: () => timer(200).pipe(map(() => true)) }, cleanup);
+    const first = request(baseRequest(server.port), cleanup);
+    const second = request(baseRequest(server.port), cleanup);
+    expect(await rejection(second.end)).toEqual([2, 3, 2]);
+    await lastValueFrom((await first.association).release(), { defaultValue: undefined });
+    expect(server.associations).toHaveLength(1);
+  });
+});
+
+describe('options that cannot be sent', () => {
+  it.each([
+    ['maxPduLength -1', { maxPduLength: -1 }, /maxPduLength/],
+    ['maxPduLength 1.5', { maxPduLength: 1.5 }, /maxPduLength/],
+    ['a UID that is not ASCII', { presentationContexts: [{ abstractSyntax: '1.2.\u00e9', transferSyntaxes: [IMPLICIT_LE] }] }, /ASCII/],
+  ])('errors with a RangeError for %s, before connecting', async (_what, overrides, message) => {
+    let connections = 0;
+    const server = createServer((socket) => {
+      connections++;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => server.listen(0, LOCALHOST, resolve));
+    cleanup.add(() => new Promise((resolve) => server.close(resolve)));
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const requested = request(baseRequest(port, overrides), cleanup);
+    const error = await within(requested.end, 2_000, 'associate() end');
+    expect(error).toBeInstanceOf(RangeError);
+    expect(error?.message).toMatch(message);
+    expect(connections).toBe(0);
+  });
+
+  it('errors serve() with a RangeError for a maxPduLength that cannot be sent, without listening', () => {
+    let error: unknown;
+    let listened = false;
+    serve({ ...policy, port: 0, maxPduLength: 2 ** 32, onListening: () => (listened = true) }).subscribe({
+      error: (e: unknown) => (error = e),
+    });
+    expect(error).toBeInstanceOf(RangeError);
+    expect((error as Error).message).toMatch(/maxPduLength: 4294967296/);
+    expect(listened).toBe(false);
+  });
+});
+
+describe('a connection that breaks', () => {
+  it('ends an established association with ConnectionError when the peer resets the connection', async () => {
+    const sockets: Socket[] = [];
+    const server = createServer((socket) => {
+      sockets.push(socket);
+      socket.once('data', (bytes) => {
+        // Accept whatever was proposed, then reset the connection.
+        const rq = associateRq();
+        expect(bytes[0]).toBe(0x01);
+        socket.write(
+          encodePdu({
+            type: 'AssociateAc',
+            protocolVersion: 1,
+            calledAeTitle: 'TEST_SCP',
+            callingAeTitle: 'TEST_SCU',
+            applicationContextName: rq.applicationContextName,
+            presentationContexts: [{ id: 1, result: 0, transferSyntax: IMPLICIT_LE }],
+            userInformation: [{ type: 'MaximumLength', maximumLength: 16384 }],
+          }),
+          () => setTimeout(() => socket.resetAndDestroy(), 50),
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, LOCALHOST, resolve));
+    cleanup.add(() => new Promise((resolve) => server.close(resolve)));
+    cleanup.add(() => {
+      for (const s of sockets) s.destroy();
+    });
+    const address = server.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    const requested = request(baseRequest(port), cleanup);
+    const association = await requested.association;
+    expect(association.state).toBe('Sta6');
+    const error = await within(requested.end, 2_000, 'associate() end');
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect(error?.message).toMatch(/ECONNRESET|reset/i);
+  });
+});
