@@ -1,7 +1,7 @@
 import type { Association, NegotiatedContext } from '@dimse-rx/association';
 import type { PDataTf } from '@dimse-rx/pdu';
 import createDebug from 'debug';
-import { lastValueFrom, Observable, of, type Subscription } from 'rxjs';
+import { defer, lastValueFrom, Observable, of, type Subscription } from 'rxjs';
 import { type Command, encodeCommand } from './command/codec.js';
 import { CommandField, commandName, DATA_SET_PRESENT, isResponse, NO_DATA_SET } from './command/fields.js';
 import { Status } from './command/status.js';
@@ -45,6 +45,13 @@ export interface SendProgress {
   readonly bytes: number;
 }
 
+/** The peer broke DIMSE in a way that fails one request: a response without its Status, say. */
+export class DimseProtocolError extends Error {
+  override readonly name = 'DimseProtocolError';
+}
+
+const isPending = (status: number | undefined) => status === Status.Pending || status === Status.PendingWithWarnings;
+
 /** Answered to requests whose command lacks what its type requires, or that nobody handles. */
 const NO_HANDLER_STATUS: Readonly<Record<number, number>> = {
   [CommandField.CStoreRq]: Status.SopClassNotSupported,
@@ -64,6 +71,12 @@ export class DimseChannel {
   readonly association: Association;
   readonly #handlers = new Map<number, RequestHandler>();
   readonly #outstanding = new Map<number, Outstanding>();
+  /**
+   * Requests given up before their final response (unsubscribed, cancelled): the responses the
+   * peer still sends for them (a C-CANCEL is answered with a final 0xFE00, PS3.4 C.4.1.1.3.1)
+   * are read and dropped, not taken for protocol errors.
+   */
+  readonly #abandoned = new Set<number>();
   /** Requests of the peer being handled, by their Message ID, so C-CANCEL can reach them. */
   readonly #handling = new Map<number, Subscription>();
   readonly #assembler: MessageAssembler;
@@ -139,8 +152,7 @@ export class DimseChannel {
       let final = false;
       this.#outstanding.set(messageId, {
         deliver: (message) => {
-          const status = message.command.status ?? 0;
-          final = status !== Status.Pending && status !== Status.PendingWithWarnings;
+          final = !isPending(message.command.status);
           if (final) this.#outstanding.delete(messageId);
           subscriber.next(message);
           if (final) subscriber.complete();
@@ -162,6 +174,7 @@ export class DimseChannel {
         abort.aborted = true;
         if (final || !this.#outstanding.has(messageId)) return;
         this.#outstanding.delete(messageId);
+        if (!this.#ended) this.#abandoned.add(messageId);
         if (options.cancelable && !this.#ended) {
           const cancel: Command = {
             commandField: CommandField.CCancelRq,
@@ -179,7 +192,7 @@ export class DimseChannel {
     for (let i = 0; i < 0x10000; i++) {
       const id = this.#nextMessageId;
       this.#nextMessageId = id === 0xffff ? 1 : id + 1;
-      if (!this.#outstanding.has(id)) return id;
+      if (!this.#outstanding.has(id) && !this.#abandoned.has(id)) return id;
     }
     throw new RangeError('65535 requests outstanding: no Message ID left');
   }
@@ -255,7 +268,22 @@ export class DimseChannel {
     const { command } = message;
     if (log.enabled) log('%s: received %s', this.#label, commandName(command.commandField));
     if (isResponse(command.commandField)) {
-      const outstanding = this.#outstanding.get(command.messageIdBeingRespondedTo ?? -1);
+      const respondedTo = command.messageIdBeingRespondedTo ?? -1;
+      const outstanding = this.#outstanding.get(respondedTo);
+      if (!outstanding && this.#abandoned.has(respondedTo)) {
+        if (log.enabled) log('%s: dropping the response to message %d, given up', this.#label, respondedTo);
+        message.dataSet?.chunks.subscribe({ error: () => undefined });
+        if (!isPending(command.status)) this.#abandoned.delete(respondedTo);
+        return;
+      }
+      if (outstanding && message.problem) {
+        // A response without its Status (or another required field) says nothing reliable: a
+        // C-STORE without a status must not pass for stored. The request fails with the reason.
+        this.#outstanding.delete(respondedTo);
+        message.dataSet?.chunks.subscribe({ error: () => undefined });
+        outstanding.fail(new DimseProtocolError(`Malformed ${commandName(command.commandField)}: ${message.problem.message}`));
+        return;
+      }
       if (!outstanding) {
         // A response to no outstanding request breaks the protocol: PS3.7 gives no status to answer it with.
         log('%s: response to message %d, which is not outstanding: aborting', this.#label, command.messageIdBeingRespondedTo);
@@ -302,7 +330,8 @@ export class DimseChannel {
     const abort = { aborted: false };
     let finalSent = false;
     let responses = Promise.resolve();
-    const subscription = handler({ message, association: this.association, presentationContext: context }).subscribe({
+    // defer(): a handler that throws at once fails like one whose Observable errors.
+    const subscription = defer(() => handler({ message, association: this.association, presentationContext: context })).subscribe({
       next: (response) => {
         const pending = response.status === Status.Pending || response.status === Status.PendingWithWarnings;
         if (!pending) finalSent = true;
@@ -343,6 +372,7 @@ export class DimseChannel {
     this.#assembler.fail(error);
     for (const outstanding of this.#outstanding.values()) outstanding.fail(error);
     this.#outstanding.clear();
+    this.#abandoned.clear();
     for (const handling of this.#handling.values()) handling.unsubscribe();
     this.#handling.clear();
   }

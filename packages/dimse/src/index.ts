@@ -3,8 +3,10 @@
  * fragmentation and reassembly, the data set codec, and the services.
  */
 export {
+  type Cancellation,
   type DataSource,
   DimseChannel,
+  DimseProtocolError,
   dimse,
   type IncomingRequest,
   type RequestHandler,
@@ -32,7 +34,7 @@ export {
   transferSyntaxProperties,
   UNCOMPRESSED_TRANSFER_SYNTAXES,
 } from './dataset/transfer-syntax.js';
-export { MessageAssembler, MessageAssemblyError } from './message/assemble.js';
+export { type AssembleOptions, assembleMessages, MessageAssembler, MessageAssemblyError } from './message/assemble.js';
 export { DataSetStream } from './message/data-set-stream.js';
 export { Fragmenter, fragment } from './message/fragment.js';
 export type { DimseMessage } from './message/message.js';

@@ -5,16 +5,19 @@
  * asserted: the response commands, the A-ABORT and the Upper Layer states on both sides, and that
  * the server goes on serving its other associations.
  */
-import { type Association, AssociationAbortedError, associate, type ProposedContext, type StateName } from '@dimse-rx/association';
+import { type Association, AssociationAbortedError, associate, type ProposedContext, type StateName, serve } from '@dimse-rx/association';
 import {
+  assembleMessages,
   type Command,
   CommandField,
   DATA_SET_PRESENT,
   type DimseMessage,
+  DimseProtocolError,
   echo,
   encodeCommand,
   fragment,
   MessageAssembler,
+  MessageAssemblyError,
   NO_DATA_SET,
   Priority,
   type ScpOptions,
@@ -23,7 +26,7 @@ import {
   TransferSyntax,
   VERIFICATION_SOP_CLASS,
 } from '@dimse-rx/dimse';
-import { firstValueFrom, lastValueFrom, ReplaySubject, skip, timeout, toArray } from 'rxjs';
+import { firstValueFrom, from, lastValueFrom, ReplaySubject, skip, timeout, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup, wait, within } from '../../association/test/support.js';
 
@@ -346,5 +349,115 @@ describe('DIMSE channel: requests it answers with a status', () => {
     expect(rogue.received.map((m) => m.command.messageIdBeingRespondedTo)).toEqual([7, 8, 9, 10, 11]);
     expect(rogue.association.state).toBe('Sta6');
     await lastValueFrom(rogue.association.release(), { defaultValue: undefined });
+  });
+});
+
+/** A server without a DIMSE channel (serve() alone): each association as a RawDimse that answers by hand. */
+async function startRawServer() {
+  const port = new ReplaySubject<number>(1);
+  const peers = new ReplaySubject<RawDimse>();
+  const subscription = serve({
+    port: 0,
+    abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE] },
+    onListening: (l) => port.next(l.port),
+  }).subscribe((a) => peers.next(new RawDimse(a)));
+  cleanup.add(() => subscription.unsubscribe());
+  return { port: await firstValueFrom(port.pipe(timeout(2_000))), peer: () => firstValueFrom(peers.pipe(timeout(2_000))) };
+}
+
+const echoRsp = (respondedTo: number, status?: number): Command => ({
+  commandField: CommandField.CEchoRsp,
+  messageIdBeingRespondedTo: respondedTo,
+  affectedSopClassUid: VERIFICATION_SOP_CLASS,
+  commandDataSetType: NO_DATA_SET,
+  ...(status === undefined ? {} : { status }),
+});
+
+describe('DIMSE channel: responses that fail one request only', () => {
+  it('fails the request with DimseProtocolError when a response has no Status, and the association goes on', async () => {
+    const server = await startRawServer();
+    const client = await open(server.port, 'CLIENT');
+    const peer = await server.peer();
+    const answered = firstValueFrom(echo(client)).then(
+      (status) => ({ status }),
+      (error: unknown) => ({ error }),
+    );
+    const rq = await peer.next();
+    await peer.send(1, echoRsp(rq.command.messageId!));
+    const outcome = await within(answered, 3_000, 'echo');
+    expect('error' in outcome && outcome.error).toBeInstanceOf(DimseProtocolError);
+    expect('error' in outcome && (outcome.error as Error).message).toMatch(/Malformed C-ECHO-RSP: C-ECHO-RSP lacks status/);
+    expect(client.state).toBe('Sta6');
+    // The next C-ECHO on the same association is answered properly.
+    const second = firstValueFrom(echo(client));
+    const rq2 = await peer.next();
+    expect(rq2.command.messageId).not.toBe(rq.command.messageId);
+    await peer.send(1, echoRsp(rq2.command.messageId!, 0));
+    expect((await within(second, 3_000, 'second echo')).code).toBe(0);
+  });
+
+  it('drops the late response to a request given up on, instead of aborting the association', async () => {
+    const server = await startRawServer();
+    const client = await open(server.port, 'CLIENT');
+    const peer = await server.peer();
+    // Given up at once (a timeout, a take(0), a switchMap that moved on).
+    echo(client).subscribe().unsubscribe();
+    const abandoned = await peer.next();
+    const next = firstValueFrom(echo(client));
+    const rq = await peer.next();
+    // The late answer to the first, then the answer to the second.
+    await peer.send(1, echoRsp(abandoned.command.messageId!, 0));
+    await peer.send(1, echoRsp(rq.command.messageId!, 0));
+    expect((await within(next, 3_000, 'echo')).code).toBe(0);
+    await wait(50);
+    expect(client.state).toBe('Sta6');
+    expect(peer.association.state).toBe('Sta6');
+  });
+
+  it('answers 0x0110 when a request handler throws at once, and goes on serving', async () => {
+    const server = await startScp({
+      abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE] },
+      handlers: {
+        [CommandField.NActionRq]: () => {
+          throw new Error('handler bug');
+        },
+      },
+    });
+    const rogue = new RawDimse(await open(server.port, 'ROGUE'));
+    await rogue.send(1, {
+      commandField: CommandField.NActionRq,
+      messageId: 7,
+      requestedSopClassUid: VERIFICATION_SOP_CLASS,
+      requestedSopInstanceUid: '1.2.3',
+      actionTypeId: 1,
+      commandDataSetType: NO_DATA_SET,
+    });
+    const response = await rogue.next();
+    expect(response.command).toMatchObject({ commandField: CommandField.NActionRsp, messageIdBeingRespondedTo: 7, status: 0x0110 });
+    expect(response.command.errorComment).toBe('handler bug');
+    expect(await firstValueFrom(echo(rogue.association))).toMatchObject({ code: 0 });
+  });
+});
+
+describe('assembleMessages()', () => {
+  it('turns P-DATA-TF into messages whose data sets stream in order, and errors on a rule broken', async () => {
+    const data = Buffer.alloc(5000);
+    for (let i = 0; i < data.length; i++) data[i] = i % 253;
+    const command = encodeCommand({
+      commandField: CommandField.CStoreRq,
+      messageId: 3,
+      affectedSopClassUid: CT,
+      affectedSopInstanceUid: '1.2.3.4',
+      priority: Priority.Medium,
+      commandDataSetType: DATA_SET_PRESENT,
+    });
+    const pdus = fragment(1, command, [data.subarray(0, 3000), data.subarray(3000)], 1024);
+    const messages = await lastValueFrom(from(pdus).pipe(assembleMessages(), toArray()));
+    expect(messages).toHaveLength(1);
+    expect(messages[0]!.command).toMatchObject({ commandField: CommandField.CStoreRq, messageId: 3 });
+    expect(Buffer.compare(await lastValueFrom(messages[0]!.dataSet!.collect()), data)).toBe(0);
+
+    const refused = lastValueFrom(from(pdus).pipe(assembleMessages({ accepted: (id) => id === 3 }), toArray()));
+    await expect(refused).rejects.toBeInstanceOf(MessageAssemblyError);
   });
 });

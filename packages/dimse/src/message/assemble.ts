@@ -1,4 +1,5 @@
 import type { PDataTf } from '@dimse-rx/pdu';
+import { Observable, type OperatorFunction } from 'rxjs';
 import { type Command, CommandError, checkCommand, parseCommand } from '../command/codec.js';
 import { NO_DATA_SET } from '../command/fields.js';
 import { DataSetStream } from './data-set-stream.js';
@@ -90,4 +91,45 @@ export class MessageAssembler {
     const command = fields as Command;
     return problem ? { presentationContextId, command, dataSet, problem } : { presentationContextId, command, dataSet };
   }
+}
+
+export interface AssembleOptions {
+  /** Which presentation context IDs were accepted; PDVs on others error the stream. Default: all. */
+  readonly accepted?: (id: number) => boolean;
+  /** Pauses the source while a data set's consumer falls behind (`Association.hold`). Default: never pauses. */
+  readonly hold?: () => () => void;
+}
+
+/**
+ * The operator form of MessageAssembler: P-DATA-TF PDUs in, DIMSE messages out, each emitted
+ * as soon as its command set is complete, with its data set as a stream that fills as the
+ * following PDUs arrive. Errors with MessageAssemblyError when the PDVs break PS3.7 Annex E;
+ * when the source ends or errors, a data set still arriving fails.
+ */
+export function assembleMessages(options: AssembleOptions = {}): OperatorFunction<PDataTf, DimseMessage> {
+  return (source) =>
+    new Observable<DimseMessage>((subscriber) => {
+      const assembler = new MessageAssembler(options.accepted ?? (() => true), options.hold ?? (() => () => undefined));
+      return source.subscribe({
+        next: (pdu) => {
+          let messages: DimseMessage[];
+          try {
+            messages = assembler.push(pdu);
+          } catch (error) {
+            assembler.fail(error as Error);
+            subscriber.error(error);
+            return;
+          }
+          for (const message of messages) subscriber.next(message);
+        },
+        error: (error: unknown) => {
+          assembler.fail(error instanceof Error ? error : new Error(String(error)));
+          subscriber.error(error);
+        },
+        complete: () => {
+          assembler.fail(new MessageAssemblyError('The P-DATA stream ended inside a data set'));
+          subscriber.complete();
+        },
+      });
+    });
 }

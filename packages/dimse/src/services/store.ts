@@ -245,8 +245,10 @@ export function store(association: Association, input: StoreInput, options: Stor
             },
           )
           .pipe(
-            map(
-              ({ command }): StoreEvent => ({
+            map(({ command, dataSet }): StoreEvent => {
+              // A C-STORE-RSP carries no data set; one sent anyway is read and dropped.
+              dataSet?.chunks.subscribe({ error: () => undefined });
+              return {
                 type: 'response',
                 status: dimseStatus(command.status ?? 0, {
                   errorComment: command.errorComment,
@@ -257,8 +259,8 @@ export function store(association: Association, input: StoreInput, options: Stor
                 sopInstanceUid: prepared.sopInstanceUid,
                 transferSyntaxUid: context.transferSyntax,
                 converted,
-              }),
-            ),
+              };
+            }),
           );
         return new Observable<StoreEvent>((subscriber) => {
           const p = progress.subscribe(subscriber);
