@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeDataset, encodeFileMetaInformation, generateSampleStudy, parsePart10Header, TransferSyntax } from '@dimse-rx/dimse';
-import { encodePdu } from '@dimse-rx/pdu';
+import { decodePdu, encodePdu } from '@dimse-rx/pdu';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../src/main.js';
 
@@ -213,6 +213,84 @@ describe('dimse-rx echo, store and storescp', () => {
       expect(await main(['store', '127.0.0.1', String(scp.port), files[0]!.path], c.io)).toBe(1);
       expect(c.out.some((l) => /image-0\.dcm: .*\(0xa700\)$/.test(l))).toBe(true);
       expect(c.out.at(-1)).toMatch(/^0 stored, 0 with warnings, 1 failed, 0 skipped/);
+    } finally {
+      await scp.stop();
+    }
+  });
+
+  /** A peer that accepts every proposed context, then reads and never answers: its sockets' data is counted. */
+  const silentScp = async (): Promise<{ port: number; aborted: () => boolean }> => {
+    let aborted = false;
+    const port = await rawServer((socket) => {
+      socket.once('data', (bytes) => {
+        const rq = decodePdu(bytes);
+        if (rq.type !== 'AssociateRq') throw new Error(`expected an A-ASSOCIATE-RQ, got ${rq.type}`);
+        socket.write(
+          encodePdu({
+            type: 'AssociateAc',
+            protocolVersion: 1,
+            calledAeTitle: rq.calledAeTitle,
+            callingAeTitle: rq.callingAeTitle,
+            applicationContextName: rq.applicationContextName,
+            presentationContexts: rq.presentationContexts.map((pc) => ({ id: pc.id, result: 0, transferSyntax: pc.transferSyntaxes[0]! })),
+            userInformation: [{ type: 'MaximumLength', maximumLength: 16384 }],
+          }),
+        );
+        socket.on('data', (more) => {
+          // An A-ABORT PDU (type 0x07) from the command line giving up.
+          if (more.includes(Buffer.from([0x07, 0x00, 0x00, 0x00, 0x00, 0x04]))) aborted = true;
+        });
+      });
+    });
+    return { port, aborted: () => aborted };
+  };
+
+  it('echo: an SCP that accepts and never answers the C-ECHO times out after --timeout seconds and aborts', async () => {
+    const peer = await silentScp();
+    const c = capture();
+    const started = performance.now();
+    expect(await main(['echo', '127.0.0.1', String(peer.port), '--timeout', '1'], c.io)).toBe(1);
+    const elapsed = performance.now() - started;
+    expect(elapsed).toBeGreaterThan(900);
+    expect(elapsed).toBeLessThan(5_000);
+    expect(c.err[0]).toBe('dimse-rx echo: no DIMSE response within the timeout (--timeout)');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(peer.aborted()).toBe(true);
+  });
+
+  it('store: an SCP that never answers the C-STORE times out, aborts and counts the files as failed', async () => {
+    const files = await writeStudy(work, 2, 5);
+    const peer = await silentScp();
+    const c = capture();
+    const started = performance.now();
+    expect(await main(['store', '127.0.0.1', String(peer.port), '--timeout', '1', ...files.map((f) => f.path)], c.io)).toBe(1);
+    expect(performance.now() - started).toBeLessThan(5_000);
+    expect(c.out.some((l) => /failed .*image-0\.dcm: no DIMSE response within the timeout/.test(l))).toBe(true);
+    expect(c.out.at(-1)).toMatch(/^0 stored, 0 with warnings, 2 failed, 0 skipped/);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(peer.aborted()).toBe(true);
+  });
+
+  it('store: a folder reached again through a link is walked once, a dangling link is skipped', async () => {
+    const source = join(work, 'looped');
+    await mkdir(source);
+    const files = await writeStudy(source, 2, 6);
+    await symlink(source, join(source, 'again'));
+    await symlink(join(work, 'nowhere'), join(source, 'dangling'));
+    const scp = await startStorescp(['--discard']);
+    try {
+      const c = capture();
+      expect(await main(['store', '127.0.0.1', String(scp.port), source], c.io)).toBe(1);
+      expect(c.err.filter((l) => l.startsWith('skipped '))).toEqual([expect.stringMatching(/^skipped .*dangling: /)]);
+      expect(c.out.at(-1)).toMatch(/^2 stored, 0 with warnings, 0 failed, 1 skipped/);
+      // The SCP printed one line per C-STORE, with the instance UID and the bytes received.
+      for (const file of files) {
+        expect(scp.lines).toContainEqual(
+          expect.stringMatching(
+            new RegExp(`^C-STORE ${file.uid.replaceAll('.', '\\.')} from DIMSE-RX: success \\(0x0000\\), ${file.dataSet.length} bytes$`),
+          ),
+        );
+      }
     } finally {
       await scp.stop();
     }

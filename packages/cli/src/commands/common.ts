@@ -1,4 +1,5 @@
 import {
+  type Association,
   AssociationAbortedError,
   AssociationRejectedError,
   AssociationTimeoutError,
@@ -6,6 +7,7 @@ import {
   type Timeouts,
 } from '@dimse-rx/association';
 import createDebug from 'debug';
+import { lastValueFrom, TimeoutError } from 'rxjs';
 import { intOption, type OptionSpec, type Parsed } from '../args.js';
 
 /** Options every network command takes. */
@@ -13,7 +15,7 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
   { name: 'calling-aet', aliases: ['-aet'], value: true, description: 'our AE title (default DIMSE-RX)' },
   { name: 'called-aet', aliases: ['-aec'], value: true, description: "the peer's AE title (default ANY-SCP)" },
   { name: 'max-pdu', value: true, description: 'largest P-DATA-TF we receive, bytes (default 16384; 0: no limit)' },
-  { name: 'timeout', aliases: ['-to'], value: true, description: 'connect and ACSE timeout, seconds (default 30)' },
+  { name: 'timeout', aliases: ['-to'], value: true, description: 'connect, ACSE and DIMSE response timeout, seconds (default 30)' },
   { name: 'verbose', aliases: ['-v'], description: 'log PDUs, state transitions and messages (DEBUG=dimse-rx:*)' },
   { name: 'json', description: 'one JSON object per result line, for scripts' },
 ];
@@ -23,6 +25,8 @@ export interface CommonSettings {
   readonly calledAeTitle: string;
   readonly maxPduLength: number;
   readonly timeouts: Partial<Timeouts>;
+  /** How long to wait for a DIMSE response (or, while sending, for the peer to take more), ms. */
+  readonly dimseTimeoutMs: number;
   readonly json: boolean;
 }
 
@@ -34,6 +38,7 @@ export function commonSettings(options: Parsed['options']): CommonSettings {
     calledAeTitle: typeof options['called-aet'] === 'string' ? options['called-aet'] : 'ANY-SCP',
     maxPduLength: intOption(options, 'max-pdu', 16384, 0, 0xffffffff),
     timeouts: { connect: seconds * 1000, acse: seconds * 1000 },
+    dimseTimeoutMs: seconds * 1000,
     json: options.json === true,
   };
 }
@@ -46,6 +51,7 @@ export function describeError(error: unknown): string {
   if (error instanceof AssociationRejectedError || error instanceof AssociationAbortedError || error instanceof AssociationTimeoutError) {
     return error.message;
   }
+  if (error instanceof TimeoutError) return 'no DIMSE response within the timeout (--timeout)';
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -54,4 +60,13 @@ export interface Output {
   readonly line: (text: string) => void;
   readonly json: (value: Record<string, unknown>) => void;
   readonly error: (text: string) => void;
+}
+
+/** Ends an association a command is done with: released while established, else aborted. */
+export async function letGo(association: Association): Promise<void> {
+  if (association.state === 'Sta6') {
+    await lastValueFrom(association.release(), { defaultValue: undefined }).catch(() => undefined);
+  } else {
+    association.abort();
+  }
 }

@@ -1,8 +1,8 @@
-import { associate } from '@dimse-rx/association';
+import { type Association, associate } from '@dimse-rx/association';
 import { echo, VERIFICATION_SOP_CLASS } from '@dimse-rx/dimse';
-import { firstValueFrom, lastValueFrom } from 'rxjs';
+import { firstValueFrom, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
-import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
+import { COMMON_OPTIONS, commonSettings, describeError, letGo, type Output } from './common.js';
 
 export const ECHO_USAGE = `dimse-rx echo HOST PORT [options]: C-ECHO (Verification)
 
@@ -17,8 +17,9 @@ export async function echoCommand(args: readonly string[], out: Output): Promise
   const settings = commonSettings(options);
   const target = { host, port: port(positionals[1]) };
   const started = performance.now();
+  let association: Association | undefined;
   try {
-    const association = await new Promise<import('@dimse-rx/association').Association>((resolve, reject) => {
+    association = await new Promise<Association>((resolve, reject) => {
       associate({
         ...target,
         callingAeTitle: settings.callingAeTitle,
@@ -28,8 +29,8 @@ export async function echoCommand(args: readonly string[], out: Output): Promise
         presentationContexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: TRANSFER_SYNTAXES }],
       }).subscribe({ next: resolve, error: reject });
     });
-    const status = await firstValueFrom(echo(association));
-    await lastValueFrom(association.release(), { defaultValue: undefined });
+    const status = await firstValueFrom(echo(association).pipe(timeout(settings.dimseTimeoutMs)));
+    await letGo(association);
     const ms = Math.round(performance.now() - started);
     const code = `0x${status.code.toString(16).padStart(4, '0')}`;
     if (settings.json)
@@ -39,6 +40,8 @@ export async function echoCommand(args: readonly string[], out: Output): Promise
   } catch (error) {
     if (settings.json) out.json({ command: 'echo', host, port: target.port, error: describeError(error) });
     else out.error(`dimse-rx echo: ${describeError(error)}`);
+    // No association is left open behind an error (Verification not accepted, no response...).
+    if (association) await letGo(association);
     return 1;
   }
 }

@@ -1,8 +1,8 @@
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Association, associate } from '@dimse-rx/association';
 import { type Part10Header, readPart10Header, type StoreEvent, storageContexts, store } from '@dimse-rx/dimse';
-import { lastValueFrom, tap } from 'rxjs';
+import { lastValueFrom, TimeoutError, tap, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
 import { Progress } from './progress.js';
@@ -10,6 +10,9 @@ import { Progress } from './progress.js';
 export const STORE_USAGE = `dimse-rx store HOST PORT PATH... [options]: C-STORE files and folders (recursively)
 
 ${describeOptions(COMMON_OPTIONS)}`;
+
+/** Headers read at once while scanning the files to send. */
+const HEADER_READERS = 8;
 
 /** At most 128 presentation contexts fit one association (odd IDs 1..255). */
 const MAX_CONTEXTS = 128;
@@ -19,17 +22,52 @@ interface Candidate {
   readonly header: Part10Header;
 }
 
-/** Every file below the paths, folders walked recursively, in a stable order. */
-async function* walk(paths: readonly string[]): AsyncGenerator<string> {
+/**
+ * Every file below the paths, folders walked recursively in a stable order. A folder that
+ * cannot be read is reported through `unreadable` and skipped; a folder reached again through a
+ * link is walked once.
+ */
+async function* walk(
+  paths: readonly string[],
+  unreadable: (path: string, error: unknown) => void,
+  seen = new Set<string>(),
+): AsyncGenerator<string> {
   for (const path of paths) {
     const info = await stat(path).catch(() => undefined);
-    if (info?.isDirectory()) {
-      const entries = (await readdir(path)).sort();
-      yield* walk(entries.map((e) => join(path, e)));
-    } else {
+    if (!info?.isDirectory()) {
       yield path;
+      continue;
     }
+    const real = await realpath(path).catch(() => path);
+    if (seen.has(real)) continue;
+    seen.add(real);
+    let entries: string[];
+    try {
+      entries = (await readdir(path)).sort();
+    } catch (error) {
+      unreadable(path, error);
+      continue;
+    }
+    yield* walk(
+      entries.map((e) => join(path, e)),
+      unreadable,
+      seen,
+    );
   }
+}
+
+/** Reads the headers of `paths`, a few at a time (the file system answers several reads at once), in order. */
+async function readHeaders(paths: readonly string[]): Promise<(Part10Header | Error)[]> {
+  const headers: (Part10Header | Error)[] = new Array(paths.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < paths.length) {
+      const i = next++;
+      headers[i] = await readPart10Header(paths[i]!).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HEADER_READERS, paths.length) }, worker));
+  return headers;
 }
 
 /** Files grouped so that each group's presentation contexts fit one association. */
@@ -55,21 +93,24 @@ function batches(files: readonly Candidate[]): Candidate[][] {
 export async function storeCommand(args: readonly string[], out: Output, bar?: (text: string) => void): Promise<number> {
   const { positionals, options } = parseArgs(args, COMMON_OPTIONS);
   if (positionals.length < 3) throw new UsageError('store takes HOST, PORT and at least one PATH');
-  const [host, portText, ...paths] = positionals as [string, string, ...string[]];
+  const [host, portText, ...given] = positionals as [string, string, ...string[]];
   const settings = commonSettings(options);
   const target = { host, port: port(portText) };
 
   const files: Candidate[] = [];
   let unreadable = 0;
-  for await (const path of walk(paths)) {
-    try {
-      files.push({ path, header: await readPart10Header(path) });
-    } catch (error) {
-      unreadable++;
-      if (settings.json) out.json({ command: 'store', file: path, skipped: describeError(error) });
-      else out.error(`skipped ${path}: ${describeError(error)}`);
-    }
-  }
+  const skip = (path: string, error: unknown) => {
+    unreadable++;
+    if (settings.json) out.json({ command: 'store', file: path, skipped: describeError(error) });
+    else out.error(`skipped ${path}: ${describeError(error)}`);
+  };
+  const paths: string[] = [];
+  for await (const path of walk(given, skip)) paths.push(path);
+  const headers = await readHeaders(paths);
+  headers.forEach((header, i) => {
+    if (header instanceof Error) skip(paths[i]!, header);
+    else files.push({ path: paths[i]!, header });
+  });
   const totalBytes = files.reduce((n, f) => n + f.header.fileSize - f.header.dataSetOffset, 0);
   const progress = new Progress(files.length, totalBytes, out, settings.json ? undefined : bar);
   let stored = 0;
@@ -103,6 +144,8 @@ export async function storeCommand(args: readonly string[], out: Output, bar?: (
       try {
         await lastValueFrom(
           store(association, file.path).pipe(
+            // No progress and no response for the timeout: the peer is stuck (PS3.7's DIMSE timeout).
+            timeout({ each: settings.dimseTimeoutMs }),
             tap((event) => {
               if (event.type === 'progress') progress.file(file.path, event.bytesSent);
               else last = event;
@@ -114,6 +157,7 @@ export async function storeCommand(args: readonly string[], out: Output, bar?: (
         progress.done(file.path, 0);
         if (settings.json) out.json({ command: 'store', file: file.path, error: describeError(error) });
         else progress.say(`failed ${file.path}: ${describeError(error)}`);
+        if (error instanceof TimeoutError) association.abort();
         if (association.state !== 'Sta6') {
           fatal = describeError(error);
           break;

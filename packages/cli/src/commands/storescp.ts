@@ -1,4 +1,14 @@
-import { discardSink, fileSink, scp, TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES, VERIFICATION_SOP_CLASS } from '@dimse-rx/dimse';
+import {
+  dimseStatus,
+  discardSink,
+  fileSink,
+  type StorageHandler,
+  scp,
+  TransferSyntax,
+  UNCOMPRESSED_TRANSFER_SYNTAXES,
+  VERIFICATION_SOP_CLASS,
+} from '@dimse-rx/dimse';
+import { from, tap } from 'rxjs';
 import { describeOptions, intOption, type OptionSpec, parseArgs, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, type Output } from './common.js';
 
@@ -8,7 +18,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: 'out', aliases: ['-od'], value: true, description: 'folder for the received files (Part 10)' },
   { name: 'discard', description: 'read and drop every data set instead of writing files' },
   { name: 'no-fsync', description: 'answer before the file is flushed to disk (for measurements only)' },
-  { name: 'aet', value: true, description: 'the AE title answered (default: any)' },
+  { name: 'aet', aliases: ['-aet'], value: true, description: 'the AE title answered (default: any)' },
   ...COMMON_OPTIONS.filter((o) => o.name !== 'called-aet' && o.name !== 'calling-aet'),
 ];
 
@@ -24,6 +34,34 @@ function acceptStorage(abstractSyntax: string, proposed: readonly string[]): rea
   if (abstractSyntax === VERIFICATION_SOP_CLASS) return [TransferSyntax.ExplicitVrLittleEndian, TransferSyntax.ImplicitVrLittleEndian];
   if (!abstractSyntax.startsWith(STORAGE_ROOT)) return undefined;
   return [...UNCOMPRESSED_TRANSFER_SYNTAXES, ...proposed];
+}
+
+/** A storage handler that also prints one line (or JSON object) per C-STORE answered. */
+function reported(handler: StorageHandler, out: Output, json: boolean): StorageHandler {
+  return (info, data) =>
+    from(handler(info, data)).pipe(
+      tap({
+        next: (answer) => {
+          const status = dimseStatus(typeof answer === 'number' ? answer : answer.status);
+          const code = `0x${status.code.toString(16).padStart(4, '0')}`;
+          if (json) {
+            out.json({
+              command: 'storescp',
+              sopClassUid: info.sopClassUid,
+              sopInstanceUid: info.sopInstanceUid,
+              transferSyntax: info.transferSyntaxUid,
+              callingAeTitle: info.callingAeTitle,
+              bytes: data.received,
+              status: status.code,
+              kind: status.kind,
+            });
+          } else {
+            out.line(`C-STORE ${info.sopInstanceUid} from ${info.callingAeTitle}: ${status.meaning} (${code}), ${data.received} bytes`);
+          }
+        },
+        error: (error: Error) => out.error(`C-STORE ${info.sopInstanceUid} from ${info.callingAeTitle} failed: ${error.message}`),
+      }),
+    );
 }
 
 export function storescpCommand(args: readonly string[], out: Output, stop: Promise<void>): Promise<number> {
@@ -42,7 +80,7 @@ export function storescpCommand(args: readonly string[], out: Output, stop: Prom
       abstractSyntaxes: acceptStorage,
       maxPduLength: settings.maxPduLength,
       timeouts: settings.timeouts,
-      store: discard ? discardSink : fileSink({ directory: directory!, fsync: options['no-fsync'] !== true }),
+      store: reported(discard ? discardSink : fileSink({ directory: directory!, fsync: options['no-fsync'] !== true }), out, settings.json),
       onListening: ({ host, port }) => {
         if (settings.json) out.json({ command: 'storescp', listening: true, host, port });
         else out.line(`storescp listening on ${host}:${port}${discard ? ', discarding' : `, writing to ${directory}`}`);
