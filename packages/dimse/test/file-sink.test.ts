@@ -320,3 +320,22 @@ describe('fileSink: success', () => {
     await lastValueFrom(association.release(), { defaultValue: undefined });
   });
 });
+
+describe('fileSink: folders', () => {
+  it('creates the folders a fileName asks for and stores in them, nothing but the files left there', async () => {
+    const directory = await tempDir();
+    const server = await startScp({
+      abstractSyntaxes: { [CT]: [ELE] },
+      store: fileSink({ directory, fileName: (info) => join('by-calling', info.callingAeTitle, 'study', `${info.sopInstanceUid}.dcm`) }),
+    });
+    const association = await open(server.port);
+    const [image] = generateSampleStudy({ images: 1, rows: 8, columns: 8, seed: 77 });
+    const response = await storeResponse(association, { dataset: image! });
+    expect(response.status.code).toBe(0);
+    const folder = join(directory, 'by-calling', CALLING, 'study');
+    expect(readdirSync(folder)).toEqual([`${image!.SOPInstanceUID as string}.dcm`]);
+    const { meta, dataSet } = await dataSetOf(join(folder, `${image!.SOPInstanceUID as string}.dcm`));
+    expect(meta.sourceApplicationEntityTitle).toBe(CALLING);
+    expect(Buffer.compare(dataSet, encodeDataset(image!, ELE))).toBe(0);
+  });
+});

@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { close, fsync, open, type WriteStream } from 'node:fs';
 import { type FileHandle, open as fsOpen, mkdir, rename, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
 import { Observable } from 'rxjs';
 import { Status } from '../command/status.js';
@@ -29,6 +29,19 @@ const fsyncPath = (path: string, flags: string) =>
       fsync(fd, (syncError) => close(fd, () => (syncError ? reject(syncError) : resolve())));
     }),
   );
+
+/**
+ * After `mkdir -p` created `first` and the folders below it down to `last`: each new folder's
+ * entry is made durable by an fsync of its parent, so a file stored in it survives a crash.
+ */
+async function syncNewFolders(first: string, last: string): Promise<void> {
+  const chain: string[] = [];
+  for (let folder = resolve(last); ; folder = dirname(folder)) {
+    chain.unshift(folder);
+    if (folder === resolve(first) || dirname(folder) === folder) break;
+  }
+  for (const folder of chain) await fsyncPath(dirname(folder), 'r');
+}
 
 /** UIDs are digits and dots; anything else is kept out of file names. */
 const safeName = (uid: string) => uid.replace(/[^0-9A-Za-z._-]/g, '_') || 'unnamed';
@@ -99,7 +112,13 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         release?.();
         release = undefined;
         const s = stream!;
-        s.end(async () => {
+        s.end(async (error?: Error | null) => {
+          // A write that failed late has been reported through 'error' (fail): nothing to finish.
+          if (error || failed) {
+            if (error) fail(error);
+            return;
+          }
+          let renamed = false;
           try {
             if (durable) await handle!.sync();
             // The stream holds the handle until it is closed itself (autoClose is off so the sync comes first).
@@ -108,11 +127,14 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
             await handle!.close();
             handle = undefined;
             await rename(temporary, target);
+            renamed = true;
             if (durable) await fsyncPath(folder, 'r');
             finished = true;
             subscriber.next(Status.Success);
             subscriber.complete();
           } catch (error) {
+            // A file whose name may not survive a crash is not answered as stored, nor kept.
+            if (renamed) await unlink(target).catch(() => undefined);
             fail(error as Error);
           }
         });
@@ -138,6 +160,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       });
 
       mkdir(folder, { recursive: true })
+        .then((created) => (durable && created !== undefined ? syncNewFolders(created, folder) : undefined))
         .then(() => fsOpen(temporary, 'wx'))
         .then((opened) => {
           handle = opened;
