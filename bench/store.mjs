@@ -29,7 +29,9 @@ const ONLY_PAIRS = env.BENCH_PAIRS ? new Set(env.BENCH_PAIRS.split(',')) : undef
 /** The memory target for dimse-rx processes on the big image, bytes. */
 const RSS_TARGET = 100e6;
 
-const CLI = fileURLToPath(new URL('../packages/cli/bin/dimse-rx.js', import.meta.url));
+// The command as a user runs it after install (`npx dimse-rx`): the package manager's shim, which
+// execs node with the flags of the entry point's first line.
+const CLI = fileURLToPath(new URL('../node_modules/.bin/dimse-rx', import.meta.url));
 const PEER = fileURLToPath(new URL('./lib/dcmjs-peer.mjs', import.meta.url));
 const DCMTK_ENV = { TCP_NODELAY: '1' };
 
@@ -44,7 +46,7 @@ const senders = {
   },
   ours: {
     name: 'dimse-rx store',
-    command: (port, set) => [process.execPath, [CLI, 'store', '127.0.0.1', String(port), set.directory], {}],
+    command: (port, set) => [CLI, ['store', '127.0.0.1', String(port), set.directory], {}],
     check: (child, set) => {
       const summary = /^(\d+) stored, (\d+) with warnings, (\d+) failed, (\d+) skipped/m.exec(child.stdout);
       if (!summary) return `no summary line: ${child.tail()}`;
@@ -115,7 +117,7 @@ const receivers = {
 };
 
 async function startOurs(options) {
-  const child = new Child('dimse-rx storescp', process.execPath, [CLI, 'storescp', '--port', '0', ...options]);
+  const child = new Child('dimse-rx storescp', CLI, ['storescp', '--port', '0', ...options]);
   const [, port] = await child.waitForOutput(/listening on 127\.0\.0\.1:(\d+)/);
   return { child, port: Number(port) };
 }
@@ -271,10 +273,10 @@ if (version('storescu', ['--version']) === '?') {
 // Imported once the build is known to be there: it uses the library's encoder.
 const { writeImageSet, writeMultiFrame } = await import('./lib/data.mjs');
 
-/** What starting the dimse-rx CLI costs on its own (`--version`): part of every dimse-rx wall time and RSS below. */
+/** What starting the dimse-rx CLI costs on its own (`dimse-rx --version`): part of every dimse-rx wall time and RSS below. */
 async function cliStartup() {
   const samples = [];
-  for (let i = 0; i < 3; i++) samples.push(await new Child('dimse-rx --version', process.execPath, [CLI, '--version']).finish(30_000));
+  for (let i = 0; i < 3; i++) samples.push(await new Child('dimse-rx --version', CLI, ['--version']).finish(30_000));
   return { seconds: median(samples.map((c) => c.wallMs)) / 1000, peakMB: mb(Math.max(...samples.map((c) => c.peakKiB))) };
 }
 
@@ -295,7 +297,7 @@ try {
   console.log(`${RUNS} run(s) per pair (the Node peer 1), median wall time; data in ${work}`);
   const startup = await cliStartup();
   console.log(
-    `dimse-rx CLI start-up alone (node dimse-rx.js --version): ${startup.seconds.toFixed(2)} s, peak RSS ${startup.peakMB.toFixed(0)} MB`,
+    `dimse-rx CLI start-up alone (dimse-rx --version): ${startup.seconds.toFixed(2)} s, peak RSS ${startup.peakMB.toFixed(0)} MB`,
   );
 
   const sets = [];

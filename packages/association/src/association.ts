@@ -1,5 +1,6 @@
 import type { PDataTf } from '@dimse-rx/pdu';
-import { defer, distinctUntilChanged, EMPTY, filter, map, type Observable, share, takeWhile, throwError } from 'rxjs';
+import { defer, distinctUntilChanged, filter, map, Observable, share, takeWhile } from 'rxjs';
+import { ConnectionError } from './errors.js';
 import type { StateName } from './fsm/table.js';
 import type { UlNotice } from './fsm/types.js';
 import type { NegotiatedContext, Negotiation } from './negotiation/outcome.js';
@@ -72,34 +73,56 @@ export class Association {
 
   /**
    * Sends P-DATA-TF PDUs, one or several in order (each DT-1, or AR-7 while the peer's release
-   * waits). Completes once the transport takes more (after `drain`), so a sender that waits for
-   * it stays in bounded memory; several PDUs given at once go out in one vectored write.
-   * Errors with a RangeError when a PDU is longer than the peer accepts or malformed, and with
-   * InvalidPrimitiveError when the association is not in a state to send.
+   * waits). Completes once their bytes have been handed to the operating system: a sender that
+   * waits for it stays in bounded memory, and may reuse the buffers the values were views of.
+   * Several PDUs given at once go out in one vectored write. Errors with a RangeError when a PDU
+   * is malformed or longer than the peer accepts, with InvalidPrimitiveError when the association
+   * is not in a state to send, and with the association's end when it ends before.
    */
   send(pdus: PDataTf | readonly PDataTf[]): Observable<void> {
-    return defer(() => {
+    return new Observable<void>((subscriber) => {
       const list: readonly PDataTf[] = Array.isArray(pdus) ? pdus : [pdus as PDataTf];
-      const peer = this.negotiation.peerMaxPduLength;
-      for (const pdu of list) {
-        if (pdu.pdvs.length === 0) return throwError(() => new RangeError('A P-DATA-TF needs at least one PDV'));
-        let length = 0;
-        for (const pdv of pdu.pdvs) {
-          const id = pdv.presentationContextId;
-          // Odd, 1 to 255 (PS3.8 9.3.2.2): what the wire can carry. Whether the context was
-          // accepted is the DIMSE layer's to check (and a peer's to abort on).
-          if (!Number.isInteger(id) || id < 1 || id > 255 || id % 2 === 0) {
-            return throwError(() => new RangeError(`Presentation context ID ${id} is not an odd number from 1 to 255`));
-          }
-          length += PDV_OVERHEAD + pdv.value.length;
-        }
-        if (peer !== 0 && length > peer) {
-          return throwError(() => new RangeError(`P-DATA-TF of ${length} bytes exceeds the peer's maximum length of ${peer}`));
-        }
+      const problem = this.#check(list);
+      if (problem) {
+        subscriber.error(problem);
+        return undefined;
       }
+      if (list.length === 0) {
+        subscriber.complete();
+        return undefined;
+      }
+      this.#machine.whenWritten(list[list.length - 1]!, (error) => {
+        if (error) subscriber.error(error);
+        else subscriber.complete();
+      });
+      // Throws InvalidPrimitiveError (to the subscriber) when the state does not allow sending.
       for (const pdu of list) this.#machine.primitive({ type: 'Evt9', pdu });
-      return this.#machine.transport?.drained() ?? EMPTY;
+      // Written at once (or failed)? Done. Else the end of the association must not leave it waiting.
+      if (subscriber.closed) return undefined;
+      return this.finished.subscribe((error) =>
+        subscriber.error(error ?? new ConnectionError('The association ended before the P-DATA was written', undefined)),
+      );
     });
+  }
+
+  /** What makes these PDUs unsendable, if anything. */
+  #check(list: readonly PDataTf[]): Error | undefined {
+    const peer = this.negotiation.peerMaxPduLength;
+    for (const pdu of list) {
+      if (pdu.pdvs.length === 0) return new RangeError('A P-DATA-TF needs at least one PDV');
+      let length = 0;
+      for (const pdv of pdu.pdvs) {
+        const id = pdv.presentationContextId;
+        // Odd, 1 to 255 (PS3.8 9.3.2.2): what the wire can carry. Whether the context was
+        // accepted is the DIMSE layer's to check (and a peer's to abort on).
+        if (!Number.isInteger(id) || id < 1 || id > 255 || id % 2 === 0) {
+          return new RangeError(`Presentation context ID ${id} is not an odd number from 1 to 255`);
+        }
+        length += PDV_OVERHEAD + pdv.value.length;
+      }
+      if (peer !== 0 && length > peer) return new RangeError(`P-DATA-TF of ${length} bytes exceeds the peer's maximum length of ${peer}`);
+    }
+    return undefined;
   }
 
   /** Requests release (A-RELEASE); emits nothing and completes once released, errors if it ends otherwise. */

@@ -43,8 +43,8 @@ const newScheduler = () => new TestScheduler((actual, expected) => expect(actual
 function recordWrites(scheduler: TestScheduler, fake: FakeTransport): string[] {
   const seen: string[] = [];
   const write = fake.write.bind(fake);
-  fake.write = (bytes) => {
-    write(bytes);
+  fake.write = (bytes, onWritten) => {
+    write(bytes, onWritten);
     const pdu = fake.writtenPdus.at(-1)!;
     seen.push(`${scheduler.now()} ${summarizePdu(pdu)}`);
   };
@@ -67,8 +67,8 @@ function link(scheduler: TestScheduler, a: FakeTransport, b: FakeTransport, fram
     [b, a],
   ] as const) {
     const write = from.write.bind(from);
-    from.write = (bytes) => {
-      write(bytes);
+    from.write = (bytes, onWritten) => {
+      write(bytes, onWritten);
       // What was written is the fake's last record, the PDU's parts joined.
       const written = from.written.at(-1)!;
       scheduler.schedule(() => to.receiveBytes(written), frames);

@@ -34,10 +34,12 @@ export interface Io {
 
 export async function main(args: readonly string[], io: Partial<Io> | ((line: string) => void) = {}): Promise<number> {
   const given = typeof io === 'function' ? { out: io } : io;
+  // process.stdout.write, not console.log: a server prints a line per C-STORE, formatting costs.
+  const line = given.out ?? ((text: string) => process.stdout.write(`${text}\n`));
   const out: Output = {
-    line: given.out ?? ((line) => console.log(line)),
-    json: (value) => (given.out ?? ((line: string) => console.log(line)))(JSON.stringify(value)),
-    error: given.err ?? ((line) => console.error(line)),
+    line,
+    json: (value) => line(JSON.stringify(value)),
+    error: given.err ?? ((text) => process.stderr.write(`${text}\n`)),
   };
   const [command, ...rest] = args;
   if (command === '--version' || command === '-v') {

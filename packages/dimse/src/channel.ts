@@ -14,6 +14,20 @@ const log = createDebug('dimse-rx:dimse');
 /** Bytes of a data set to send: all at once, or chunks read as the sending goes (bounded memory). */
 export type DataSource = Uint8Array | AsyncIterable<Uint8Array>;
 
+/**
+ * A data source that reuses its chunks' memory (a pool of file read buffers): the channel calls
+ * `recycle(chunk)` once every byte of the chunk has been handed to the operating system and no
+ * PDU still points into it.
+ */
+export interface RecyclingDataSource extends AsyncIterable<Uint8Array> {
+  recycle(chunk: Uint8Array): void;
+}
+
+const recyclerOf = (source: DataSource | undefined): ((chunk: Uint8Array) => void) | undefined =>
+  source !== undefined && 'recycle' in source && typeof source.recycle === 'function'
+    ? (chunk) => (source as RecyclingDataSource).recycle(chunk)
+    : undefined;
+
 /** A response a request handler gives; the channel fills in Message ID Being Responded To and the data set type. */
 export interface ResponseSpec {
   readonly status: number;
@@ -225,14 +239,26 @@ export class DimseChannel {
         if (dataSet !== undefined) {
           let bytes = 0;
           const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = dataSet instanceof Uint8Array ? [dataSet] : dataSet;
+          const recycle = recyclerOf(dataSet);
+          // The fragmenter holds each chunk's last piece back until the next chunk: a chunk is
+          // wholly written once the batch after it is.
+          let previous: Uint8Array | undefined;
           for await (const chunk of chunks) {
             if (signal?.aborted) throw new Error('Sending cancelled before the end of the data set');
+            if (chunk.length === 0) continue;
             await write(f.data(chunk));
+            if (previous) recycle?.(previous);
+            previous = chunk;
             bytes += chunk.length;
             onProgress?.({ bytes });
           }
+          // A source that stopped early without failing (destroyed) must not pass for a whole data set.
+          if (signal?.aborted) throw new Error('Sending cancelled before the end of the data set');
+          await write(f.end());
+          if (previous) recycle?.(previous);
+        } else {
+          await write(f.end());
         }
-        await write(f.end());
       } catch (error) {
         // Half a message cannot be taken back: only an abort ends it (PS3.7 Annex E). This covers
         // a data source that fails or is destroyed (store() unsubscribed) as well as a cancel.

@@ -41,5 +41,14 @@ export type { DimseMessage } from './message/message.js';
 export { echo, NoPresentationContextError, VERIFICATION_SOP_CLASS } from './services/echo.js';
 export { type FileSinkOptions, fileSink } from './services/file-sink.js';
 export { type ScpOptions, scp } from './services/scp.js';
-export { proposedTransferSyntaxes, type StoreEvent, type StoreInput, type StoreOptions, storageContexts, store } from './services/store.js';
+export {
+  proposedTransferSyntaxes,
+  type StoreAllEvent,
+  type StoreEvent,
+  type StoreInput,
+  type StoreOptions,
+  storageContexts,
+  store,
+  storeAll,
+} from './services/store.js';
 export { discardSink, type StorageHandler, type StoreAnswer, type StoreRequestInfo, storageRequestHandler } from './services/store-scp.js';

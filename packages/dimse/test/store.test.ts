@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
@@ -35,6 +35,7 @@ import {
   scp,
   storageContexts,
   store,
+  storeAll as storeMany,
   TranscodeError,
   TransferSyntax,
   VERIFICATION_SOP_CLASS,
@@ -505,5 +506,94 @@ describe('store() of a large data set to a handler that holds', () => {
     expect(receivedBytes).toBe(source.length);
     expect(hash.digest('hex')).toBe(source.sha256);
     await lastValueFrom(association.release(), { defaultValue: undefined });
+  });
+});
+
+describe('storeAll()', () => {
+  /** A Part 10 file of CT with `pixels` bytes of pattern `seed` as pixel data: its path and data set bytes. */
+  async function patternFile(folder: string, seed: number, rows: number): Promise<{ path: string; uid: string; dataSet: Buffer }> {
+    const [image] = generateSampleStudy({ images: 1, rows, columns: 64, seed });
+    const pixels = Buffer.alloc(rows * 64 * 2);
+    for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7 + seed) & 0xff;
+    const { file, dataSet } = part10(
+      { ...image!, PixelData: [pixels.buffer.slice(pixels.byteOffset, pixels.byteOffset + pixels.length)] },
+      ELE,
+    );
+    const path = join(folder, `${seed}.dcm`);
+    await writeFile(path, file);
+    return { path, uid: image!.SOPInstanceUID as string, dataSet };
+  }
+
+  it('stores files one after the other, reusing read buffers, every byte right; a bad input fails alone', async () => {
+    const directory = await tempDir();
+    const source = await tempDir();
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: fileSink({ directory }) });
+    // Sizes around the 8 KiB read size: smaller, several chunks, and large.
+    const files = await Promise.all([1, 2, 3, 4, 5, 6].map((seed) => patternFile(source, seed, [8, 64, 200, 31, 500, 1][seed - 1]!)));
+    const inputs: StoreInput[] = [files[0]!.path, files[1]!.path, join(source, 'missing.dcm'), ...files.slice(2).map((f) => f.path)];
+    const [a, b] = await Promise.all([
+      open(port, storageContexts([{ sopClassUid: CT, transferSyntaxUid: ELE }])),
+      open(port, storageContexts([{ sopClassUid: CT, transferSyntaxUid: ELE }])),
+    ]);
+    // Two at once on two associations: they share the pool of read buffers.
+    const [eventsA, eventsB] = await Promise.all(
+      [a!, b!].map((association) =>
+        within(lastValueFrom(storeMany(association, inputs, { readChunkSize: 8192 }).pipe(toArray())), 20_000, 'storeAll()'),
+      ),
+    );
+    for (const events of [eventsA!, eventsB!]) {
+      const outcomes = events.filter((e) => e.type !== 'progress');
+      expect(outcomes.map((e) => [e.index, e.type === 'response' ? e.status.code : e.type])).toEqual([
+        [0, 0],
+        [1, 0],
+        [2, 'failed'],
+        [3, 0],
+        [4, 0],
+        [5, 0],
+        [6, 0],
+      ]);
+      const failure = outcomes[2];
+      expect(failure?.type === 'failed' && failure.error.message).toMatch(/ENOENT/);
+    }
+    for (const file of files) {
+      const stored = await readStored(join(directory, `${file.uid}.dcm`));
+      expect(Buffer.compare(stored.dataSet, file.dataSet)).toBe(0);
+    }
+    expect(a!.state).toBe('Sta6');
+  });
+
+  it('closes every file it opened when unsubscribed in the middle', async () => {
+    const source = await tempDir();
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: fileSink({ directory: await tempDir() }) });
+    const files = await Promise.all([11, 12, 13].map((seed) => patternFile(source, seed, 400)));
+    const association = await open(port, storageContexts([{ sopClassUid: CT, transferSyntaxUid: ELE }]));
+    /** The files of `source` this process has open. */
+    const openSources = async () => {
+      const targets = await Promise.all((await readdir('/proc/self/fd')).map((fd) => readlink(`/proc/self/fd/${fd}`).catch(() => '')));
+      return targets.filter((t) => t.startsWith(source));
+    };
+    let openWhileSending: string[] = [];
+    const events: string[] = [];
+    await new Promise<void>((resolve) => {
+      const subscription = storeMany(
+        association,
+        files.map((f) => f.path),
+        { readChunkSize: 4096 },
+      ).subscribe((event) => {
+        events.push(event.type);
+        if (event.type === 'progress' && event.bytesSent > 20_000 && openWhileSending.length === 0) {
+          void openSources().then((open) => {
+            openWhileSending = open;
+            subscription.unsubscribe();
+            resolve();
+          });
+        }
+      });
+    });
+    // The file being sent and the next one, opened ahead, are both closed.
+    expect(openWhileSending.length).toBeGreaterThanOrEqual(1);
+    await wait(100);
+    expect(await openSources()).toEqual([]);
+    expect(events).not.toContain('response');
   });
 });

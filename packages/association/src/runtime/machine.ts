@@ -101,6 +101,8 @@ export class UlMachine {
   readonly #state: BehaviorSubject<UlState>;
   readonly #notices = new Subject<UlNotice>();
   readonly #subscriptions: Subscription[] = [];
+  /** What to call once a PDU given to `primitive()` has been written (see `whenWritten`). */
+  readonly #onWritten = new WeakMap<object, (error?: Error) => void>();
   #transport: Transport | undefined;
   #reading: Subscription | undefined;
   /** An error that explains the end better than the state machine can (timeouts, connection errors). */
@@ -201,6 +203,14 @@ export class UlMachine {
     this.#primitive(event);
   }
 
+  /**
+   * Asks to be told when `pdu`, about to be given to `primitive()`, has been written to the
+   * transport (its buffers free again), or with an error that it will not be.
+   */
+  whenWritten(pdu: object, callback: (error?: Error) => void): void {
+    this.#onWritten.set(pdu, callback);
+  }
+
   /** Whether the table has a cell for this event in the current state. */
   allows(event: EventName): boolean {
     return STATE_TABLE[this.#state.value.name][event] !== undefined;
@@ -271,7 +281,10 @@ export class UlMachine {
         break;
       case 'Send': {
         if (log.pdu.enabled) log.pdu('%s: sent %s', this.#options.label, summarize(effect.pdu));
-        this.#transport?.write(encodePduParts(effect.pdu));
+        const onWritten = this.#onWritten.get(effect.pdu);
+        this.#onWritten.delete(effect.pdu);
+        if (this.#transport) this.#transport.write(encodePduParts(effect.pdu), onWritten);
+        else onWritten?.(new ConnectionError('No transport to send on', undefined));
         break;
       }
       case 'Close':

@@ -1,5 +1,5 @@
 import { decodePdu, encodePdu, type Pdu } from '@dimse-rx/pdu';
-import { EMPTY, type Observable, Subject } from 'rxjs';
+import { type Observable, Subject } from 'rxjs';
 import type { Transport } from './transport.js';
 
 /**
@@ -15,11 +15,9 @@ export class FakeTransport implements Transport {
   closed = false;
   paused = 0;
 
-  write(bytes: Uint8Array | readonly Uint8Array[]): void {
+  write(bytes: Uint8Array | readonly Uint8Array[], onWritten?: (error?: Error) => void): void {
     this.written.push(bytes instanceof Uint8Array ? bytes : Buffer.concat(bytes));
-  }
-  drained(): Observable<void> {
-    return EMPTY;
+    onWritten?.();
   }
   pause(): void {
     this.paused++;

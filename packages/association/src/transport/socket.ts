@@ -46,10 +46,14 @@ export function socketTransport(socket: Socket): Transport {
   return {
     chunks,
     peer,
-    write(bytes) {
-      if (socket.destroyed || !socket.writable) return;
+    write(bytes, onWritten) {
+      if (socket.destroyed || !socket.writable) {
+        onWritten?.(failure ?? new ConnectionError(`Connection to ${peer} closed while sending`, undefined));
+        return;
+      }
+      const done = onWritten && ((error?: Error | null) => onWritten(error ?? undefined));
       if (bytes instanceof Uint8Array) {
-        socket.write(bytes);
+        socket.write(bytes, done);
         return;
       }
       // The writes of one tick go out together in one writev (cork until the next tick): the
@@ -59,23 +63,10 @@ export function socketTransport(socket: Socket): Transport {
         socket.cork();
         process.nextTick(uncork);
       }
-      for (const part of bytes) socket.write(part);
+      const last = bytes.length - 1;
+      for (let i = 0; i < last; i++) socket.write(bytes[i]!);
+      socket.write(bytes[last]!, done);
     },
-    drained: () =>
-      new Observable<void>((subscriber) => {
-        if (!socket.writableNeedDrain) {
-          subscriber.complete();
-          return undefined;
-        }
-        const done = () => subscriber.complete();
-        const closed = () => subscriber.error(failure ?? new ConnectionError(`Connection to ${peer} closed while sending`, undefined));
-        socket.once('drain', done);
-        socket.once('close', closed);
-        return () => {
-          socket.off('drain', done);
-          socket.off('close', closed);
-        };
-      }),
     pause() {
       if (holds++ === 0) socket.pause();
     },

@@ -13,10 +13,10 @@ export interface Transport {
   /**
    * Queues the bytes of one PDU for sending, in order, at once: one buffer, or its parts in
    * order (`encodePduParts`), which a socket sends with one vectored write and no copy.
+   * `onWritten` is called once these bytes (and all before them) have been handed to the
+   * operating system, so their buffers may be reused; with an error when they never will be.
    */
-  write(bytes: Uint8Array | readonly Uint8Array[]): void;
-  /** Completes once the bytes queued so far no longer exceed the send buffer ('drain'). */
-  drained(): Observable<void>;
+  write(bytes: Uint8Array | readonly Uint8Array[], onWritten?: (error?: Error) => void): void;
   /** Stops delivering chunks until as many `resume()` calls as `pause()` calls were made. */
   pause(): void;
   resume(): void;

@@ -1,7 +1,7 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Association, associate } from '@dimse-rx/association';
-import { type Part10Header, readPart10Header, type StoreEvent, storageContexts, store } from '@dimse-rx/dimse';
+import { type Part10Header, readPart10Header, type StoreEvent, storageContexts, storeAll } from '@dimse-rx/dimse';
 import { lastValueFrom, TimeoutError, tap, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
@@ -138,34 +138,20 @@ export async function storeCommand(args: readonly string[], out: Output, bar?: (
       failed += batch.length;
       break;
     }
-    for (const file of batch) {
-      const started = performance.now();
-      let last: Extract<StoreEvent, { type: 'response' }> | undefined;
-      try {
-        await lastValueFrom(
-          store(association, file.path).pipe(
-            // No progress and no response for the timeout: the peer is stuck (PS3.7's DIMSE timeout).
-            timeout({ each: settings.dimseTimeoutMs }),
-            tap((event) => {
-              if (event.type === 'progress') progress.file(file.path, event.bytesSent);
-              else last = event;
-            }),
-          ),
-        );
-      } catch (error) {
-        failed++;
-        progress.done(file.path, 0);
-        if (settings.json) out.json({ command: 'store', file: file.path, error: describeError(error) });
-        else progress.say(`failed ${file.path}: ${describeError(error)}`);
-        if (error instanceof TimeoutError) association.abort();
-        if (association.state !== 'Sta6') {
-          fatal = describeError(error);
-          break;
-        }
-        continue;
-      }
-      const response = last!;
+    let started = performance.now();
+    /** How many files of the batch have an outcome (they come in order). */
+    let settled = 0;
+    const failure = (file: Candidate, error: unknown) => {
+      settled++;
+      failed++;
+      progress.done(file.path, 0);
+      if (settings.json) out.json({ command: 'store', file: file.path, error: describeError(error) });
+      else progress.say(`failed ${file.path}: ${describeError(error)}`);
+    };
+    const answered = (file: Candidate, response: Extract<StoreEvent, { type: 'response' }>) => {
+      settled++;
       const ms = Math.round(performance.now() - started);
+      started = performance.now();
       const size = file.header.fileSize - file.header.dataSetOffset;
       progress.done(file.path, size);
       if (response.status.kind === 'success') stored++;
@@ -190,6 +176,31 @@ export async function storeCommand(args: readonly string[], out: Output, bar?: (
           `${file.path}: ${response.status.meaning} (${code})${response.converted ? `, sent as ${response.transferSyntaxUid}` : ''}`,
         );
       }
+    };
+    try {
+      // storeAll opens the next file while one is sent.
+      await lastValueFrom(
+        storeAll(
+          association,
+          batch.map((f) => f.path),
+        ).pipe(
+          // No progress and no response for the timeout: the peer is stuck (PS3.7's DIMSE timeout).
+          timeout({ each: settings.dimseTimeoutMs }),
+          tap((event) => {
+            const file = batch[event.index]!;
+            if (event.type === 'progress') progress.file(file.path, event.bytesSent);
+            else if (event.type === 'response') answered(file, event);
+            else failure(file, event.error);
+          }),
+        ),
+        { defaultValue: undefined },
+      );
+    } catch (error) {
+      // The association ended, or the peer went silent: the file in flight failed, the rest is not sent.
+      const inFlight = batch[settled];
+      if (inFlight) failure(inFlight, error);
+      if (error instanceof TimeoutError) association.abort();
+      fatal = describeError(error);
     }
     if (fatal) break;
     await lastValueFrom(association.release(), { defaultValue: undefined }).catch(() => undefined);

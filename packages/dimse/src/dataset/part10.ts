@@ -179,11 +179,17 @@ export interface OpenPart10File {
  * first chunk with it, so a small file costs one open and one read). The caller closes the
  * handle. Throws Part10Error for a file that is not DICOM Part 10 or whose meta group is broken.
  */
-export async function openPart10File(path: string, firstRead = FIRST_READ): Promise<OpenPart10File> {
+export async function openPart10File(
+  path: string,
+  firstRead = FIRST_READ,
+  allocate: (size: number) => Buffer = Buffer.allocUnsafe,
+): Promise<OpenPart10File> {
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
-    let buffer = Buffer.allocUnsafe(Math.min(size, Math.max(firstRead, FIRST_READ)));
+    const wanted = Math.max(firstRead, FIRST_READ);
+    // A buffer of the size asked for (the allocator may recycle them), used up to the file's size.
+    let buffer = (size >= wanted ? allocate(wanted) : Buffer.allocUnsafe(size)).subarray(0, Math.min(size, wanted));
     let filled = 0;
     for (;;) {
       while (filled < buffer.length) {

@@ -1,8 +1,8 @@
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import type { Association, NegotiatedContext, ProposedContext } from '@dimse-rx/association';
-import { defer, from, map, Observable, Subject, switchMap } from 'rxjs';
-import { type DataSource, dimse } from '../channel.js';
+import { defer, map, Observable, Subject, type Subscription } from 'rxjs';
+import { type DataSource, dimse, type RecyclingDataSource } from '../channel.js';
 import { CommandField, Priority } from '../command/fields.js';
 import { type DimseStatus, dimseStatus } from '../command/status.js';
 import { encodeDataset, type NaturalizedDataset } from '../dataset/codec.js';
@@ -52,47 +52,115 @@ interface Prepared {
   readonly totalBytes: number;
   /** Opens the data set bytes in the source syntax. */
   readonly open: () => Readable;
+  /** The same bytes as chunks whose buffers are reused once sent, where the input allows. */
+  readonly openRecycling?: () => RecyclingDataSource & { destroy(): void };
   /** Lets go of what `prepare` opened when the data set is never read. */
   readonly close?: () => Promise<void>;
 }
 
+/** File read buffers kept for reuse, by size: at most this many of each. */
+const POOL_LIMIT = 8;
+const pool = new Map<number, ArrayBuffer[]>();
+/** The buffers that are the pool's own (a chunk of anything else is never taken back). */
+const pooled = new WeakSet<ArrayBuffer>();
+
+/** A read buffer of `size` bytes: a recycled one when there is one. */
+function takeBuffer(size: number): Buffer {
+  const free = pool.get(size)?.pop();
+  if (free) return Buffer.from(free);
+  const buffer = Buffer.allocUnsafeSlow(size);
+  pooled.add(buffer.buffer);
+  return buffer;
+}
+
+/** Takes back the buffer a chunk is a view of, once nothing points into it any more. */
+function giveBack(chunk: Uint8Array): void {
+  const memory = chunk.buffer;
+  if (!(memory instanceof ArrayBuffer) || !pooled.has(memory)) return;
+  let free = pool.get(memory.byteLength);
+  if (!free) {
+    free = [];
+    pool.set(memory.byteLength, free);
+  }
+  if (free.length < POOL_LIMIT && !free.includes(memory)) free.push(memory);
+}
+
 /**
  * The data set of an open file: the bytes already read, then chunks from `position` to `size`,
- * the next read started while the current chunk is being sent (two chunks at most in memory).
- * Closes the file at the end, on error and when the consumer stops early.
+ * the next read started while the current chunk is being sent. The buffers come from a pool and
+ * go back to it when the channel has written them (`recycle`), so sending a file allocates
+ * nothing per chunk. Closes the file at the end, on error and when destroyed; a destroyed source
+ * fails its reader, so a data set cut short is never taken for a whole one.
  */
-async function* fileChunks(
-  handle: FileHandle,
-  first: Uint8Array,
-  position: number,
-  size: number,
-  chunkSize: number,
-  close: () => Promise<void>,
-): AsyncGenerator<Uint8Array> {
-  const readAt = async (at: number): Promise<Uint8Array> => {
-    const buffer = Buffer.allocUnsafe(Math.min(chunkSize, size - at));
+class FileChunks implements RecyclingDataSource {
+  readonly #handle: FileHandle;
+  readonly #first: Uint8Array;
+  readonly #position: number;
+  readonly #size: number;
+  readonly #chunkSize: number;
+  readonly #close: () => Promise<void>;
+  #destroyed = false;
+
+  constructor(handle: FileHandle, first: Uint8Array, position: number, size: number, chunkSize: number, close: () => Promise<void>) {
+    this.#handle = handle;
+    this.#first = first;
+    this.#position = position;
+    this.#size = size;
+    this.#chunkSize = chunkSize;
+    this.#close = close;
+  }
+
+  recycle(chunk: Uint8Array): void {
+    giveBack(chunk);
+  }
+
+  destroy(): void {
+    this.#destroyed = true;
+    // Nobody may be reading: the file is closed now (a read in progress closes it when it ends).
+    void this.#close();
+  }
+
+  /** `length` bytes from `at`, into a pooled buffer. */
+  async #read(at: number, length: number): Promise<Uint8Array> {
+    const buffer = takeBuffer(this.#chunkSize).subarray(0, length);
     let filled = 0;
-    while (filled < buffer.length) {
-      const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, at + filled);
-      if (bytesRead === 0) throw new Error(`The file shrank while being sent (${at + filled} of ${size} bytes)`);
+    while (filled < length) {
+      const { bytesRead } = await this.#handle.read(buffer, filled, length - filled, at + filled);
+      if (bytesRead === 0) throw new Error(`The file shrank while being sent (${at + filled} of ${this.#size} bytes)`);
       filled += bytesRead;
     }
     return buffer;
-  };
-  let next: Promise<Uint8Array> | undefined;
-  try {
-    next = position < size ? readAt(position) : undefined;
-    if (first.length > 0) yield first;
-    while (next) {
-      const chunk = await next;
-      position += chunk.length;
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    const size = this.#size;
+    const readAt = (at: number): Promise<Uint8Array> => {
+      const reading = this.#read(at, Math.min(this.#chunkSize, size - at));
+      // Awaited below, or dropped when the reader stops: never an unhandled rejection.
+      reading.catch(() => undefined);
+      return reading;
+    };
+    const check = () => {
+      if (this.#destroyed) throw new Error('The data set source was closed before its end');
+    };
+    let position = this.#position;
+    let next: Promise<Uint8Array> | undefined;
+    try {
       next = position < size ? readAt(position) : undefined;
-      yield chunk;
+      if (this.#first.length > 0) yield this.#first;
+      while (next) {
+        const chunk = await next;
+        check();
+        position += chunk.length;
+        next = position < size ? readAt(position) : undefined;
+        yield chunk;
+        check();
+      }
+    } finally {
+      // A read still running when the consumer left must end before the file is closed.
+      await next?.catch(() => undefined);
+      await this.#close();
     }
-  } finally {
-    // A read still running when the consumer left must end before the file is closed.
-    await next?.catch(() => undefined);
-    await close();
   }
 }
 
@@ -147,21 +215,23 @@ function chooseContext(
 async function prepare(input: StoreInput, chunkSize: number): Promise<Prepared> {
   if (typeof input === 'string') {
     // One open and one read give the header and the first chunk; the rest is read on demand.
-    const { header, handle, start } = await openPart10File(input, chunkSize);
+    const { header, handle, start } = await openPart10File(input, chunkSize, takeBuffer);
     let closing: Promise<void> | undefined;
     let reading = false;
     const close = () => (closing ??= handle.close().catch(() => undefined));
+    const chunks = () => {
+      reading = true;
+      return new FileChunks(handle, start.subarray(header.dataSetOffset), start.length, header.fileSize, chunkSize, close);
+    };
     return {
       sopClassUid: header.meta.mediaStorageSopClassUid,
       sopInstanceUid: header.meta.mediaStorageSopInstanceUid,
       sourceSyntax: header.meta.transferSyntaxUid,
       totalBytes: header.fileSize - header.dataSetOffset,
-      open: () => {
-        reading = true;
-        const first = start.subarray(header.dataSetOffset);
-        return Readable.from(fileChunks(handle, first, start.length, header.fileSize, chunkSize, close), { objectMode: false });
-      },
-      // A generator that never started has no finally to run: the file is closed here.
+      // Converted data goes through a transcoder, which may pass views of its input on: no recycling there.
+      open: () => Readable.from(chunks(), { objectMode: false }),
+      openRecycling: chunks,
+      // A source that was never read has nothing to close it: the file is closed here.
       close: () => (reading ? Promise.resolve() : close()),
     };
   }
@@ -198,85 +268,177 @@ async function prepare(input: StoreInput, chunkSize: number): Promise<Prepared> 
  * Errors with NoPresentationContextError when no accepted context fits, naming what the peer accepted.
  */
 export function store(association: Association, input: StoreInput, options: StoreOptions = {}): Observable<StoreEvent> {
-  return defer(() => {
-    const pdv = association.maxPdvValueLength;
-    const chunkSize = options.readChunkSize ?? (Number.isFinite(pdv) ? Math.max(1, Math.floor((256 * 1024) / pdv)) * pdv : 256 * 1024);
-    return from(prepare(input, chunkSize)).pipe(
-      switchMap((prepared) => {
-        let context: ReturnType<typeof chooseContext>;
-        try {
-          context = chooseContext(association, prepared.sopClassUid, prepared.sourceSyntax);
-        } catch (error) {
+  return defer(() => sendPrepared(association, prepare(input, chunkSizeFor(association, options)), options));
+}
+
+/** Bytes read from a file at a time: a multiple of the PDV value size near 256 KiB. */
+function chunkSizeFor(association: Association, options: StoreOptions): number {
+  const pdv = association.maxPdvValueLength;
+  return options.readChunkSize ?? (Number.isFinite(pdv) ? Math.max(1, Math.floor((256 * 1024) / pdv)) * pdv : 256 * 1024);
+}
+
+/**
+ * The C-STORE of an input being prepared (its file opening). Unsubscribed before it is ready,
+ * it closes what the preparation opened once that is done: no file handle is left behind.
+ */
+function sendPrepared(association: Association, preparing: Promise<Prepared>, options: StoreOptions): Observable<StoreEvent> {
+  return new Observable<StoreEvent>((subscriber) => {
+    let closed = false;
+    let inner: Subscription | undefined;
+    preparing.then(
+      (prepared) => {
+        if (closed) {
           void prepared.close?.();
-          throw error;
+          return;
         }
-        const converted = context.transferSyntax !== prepared.sourceSyntax;
-        const progress = new Subject<StoreEvent>();
-        const source = prepared.open();
-        // Progress counts the source's bytes, as totalBytes does: converted data has another length.
-        let read = 0;
-        if (converted) source.on('data', (chunk: Uint8Array) => (read += chunk.length));
-        // pipeline(), not pipe(): a read error must reach the transcoder, and so the sender, as an error.
-        const dataSet: DataSource = converted
-          ? pipeline(source, createTranscoder(prepared.sourceSyntax, context.transferSyntax), () => {})
-          : source;
-        let reported = 0;
-        const request = dimse(association)
-          .request(
-            context.id,
-            {
-              commandField: CommandField.CStoreRq,
-              affectedSopClassUid: prepared.sopClassUid,
-              affectedSopInstanceUid: prepared.sopInstanceUid,
-              priority: options.priority ?? Priority.Medium,
-              ...(options.moveOriginatorAeTitle === undefined
-                ? {}
-                : { moveOriginatorApplicationEntityTitle: options.moveOriginatorAeTitle }),
-              ...(options.moveOriginatorMessageId === undefined ? {} : { moveOriginatorMessageId: options.moveOriginatorMessageId }),
-            },
-            {
-              dataSet,
-              onProgress: ({ bytes }) => {
-                const bytesSent = converted ? read : bytes;
-                if (bytesSent === reported) return;
-                reported = bytesSent;
-                progress.next({ type: 'progress', bytesSent, totalBytes: prepared.totalBytes });
-              },
-            },
-          )
-          .pipe(
-            map(({ command, dataSet }): StoreEvent => {
-              // A C-STORE-RSP carries no data set; one sent anyway is read and dropped.
-              dataSet?.chunks.subscribe({ error: () => undefined });
-              return {
-                type: 'response',
-                status: dimseStatus(command.status ?? 0, {
-                  errorComment: command.errorComment,
-                  offendingElement: command.offendingElement,
-                  errorId: command.errorId,
-                }),
-                sopClassUid: prepared.sopClassUid,
-                sopInstanceUid: prepared.sopInstanceUid,
-                transferSyntaxUid: context.transferSyntax,
-                converted,
-              };
-            }),
-          );
-        return new Observable<StoreEvent>((subscriber) => {
-          const p = progress.subscribe(subscriber);
-          const r = request.subscribe({
-            next: (e) => subscriber.next(e),
-            error: (e) => subscriber.error(e),
-            complete: () => subscriber.complete(),
-          });
-          return () => {
-            p.unsubscribe();
-            r.unsubscribe();
-            source.destroy();
-            void prepared.close?.();
-          };
-        });
+        try {
+          inner = transfer(association, prepared, options).subscribe(subscriber);
+        } catch (error) {
+          subscriber.error(error); // no context fits: transfer() closed the file
+        }
+      },
+      (error: unknown) => {
+        if (!closed) subscriber.error(error);
+      },
+    );
+    return () => {
+      closed = true;
+      inner?.unsubscribe();
+    };
+  });
+}
+
+/** Sends a prepared data set: chooses the context, converts if need be, emits progress and the response. */
+function transfer(association: Association, prepared: Prepared, options: StoreOptions): Observable<StoreEvent> {
+  let context: ReturnType<typeof chooseContext>;
+  try {
+    context = chooseContext(association, prepared.sopClassUid, prepared.sourceSyntax);
+  } catch (error) {
+    void prepared.close?.();
+    throw error;
+  }
+  const converted = context.transferSyntax !== prepared.sourceSyntax;
+  const progress = new Subject<StoreEvent>();
+  const direct = converted ? undefined : prepared.openRecycling?.();
+  const source = direct ? undefined : prepared.open();
+  // Progress counts the source's bytes, as totalBytes does: converted data has another length.
+  let read = 0;
+  if (converted) source!.on('data', (chunk: Uint8Array) => (read += chunk.length));
+  // pipeline(), not pipe(): a read error must reach the transcoder, and so the sender, as an error.
+  const dataSet: DataSource =
+    direct ?? (converted ? pipeline(source!, createTranscoder(prepared.sourceSyntax, context.transferSyntax), () => {}) : source!);
+  let reported = 0;
+  const request = dimse(association)
+    .request(
+      context.id,
+      {
+        commandField: CommandField.CStoreRq,
+        affectedSopClassUid: prepared.sopClassUid,
+        affectedSopInstanceUid: prepared.sopInstanceUid,
+        priority: options.priority ?? Priority.Medium,
+        ...(options.moveOriginatorAeTitle === undefined ? {} : { moveOriginatorApplicationEntityTitle: options.moveOriginatorAeTitle }),
+        ...(options.moveOriginatorMessageId === undefined ? {} : { moveOriginatorMessageId: options.moveOriginatorMessageId }),
+      },
+      {
+        dataSet,
+        onProgress: ({ bytes }) => {
+          const bytesSent = converted ? read : bytes;
+          if (bytesSent === reported) return;
+          reported = bytesSent;
+          progress.next({ type: 'progress', bytesSent, totalBytes: prepared.totalBytes });
+        },
+      },
+    )
+    .pipe(
+      map(({ command, dataSet }): StoreEvent => {
+        // A C-STORE-RSP carries no data set; one sent anyway is read and dropped.
+        dataSet?.chunks.subscribe({ error: () => undefined });
+        return {
+          type: 'response',
+          status: dimseStatus(command.status ?? 0, {
+            errorComment: command.errorComment,
+            offendingElement: command.offendingElement,
+            errorId: command.errorId,
+          }),
+          sopClassUid: prepared.sopClassUid,
+          sopInstanceUid: prepared.sopInstanceUid,
+          transferSyntaxUid: context.transferSyntax,
+          converted,
+        };
       }),
     );
+  return new Observable<StoreEvent>((subscriber) => {
+    const p = progress.subscribe(subscriber);
+    const r = request.subscribe({
+      next: (e) => subscriber.next(e),
+      error: (e) => subscriber.error(e),
+      complete: () => subscriber.complete(),
+    });
+    return () => {
+      p.unsubscribe();
+      r.unsubscribe();
+      direct?.destroy();
+      source?.destroy();
+      void prepared.close?.();
+    };
+  });
+}
+
+/** What `storeAll()` emits: each input's events with its index, or why that input was not stored. */
+export type StoreAllEvent =
+  | (StoreEvent & { readonly index: number })
+  | { readonly type: 'failed'; readonly index: number; readonly error: Error };
+
+/**
+ * C-STORE of several inputs, one after the other on one association. While one is sent the
+ * next is already being opened (its header and first chunk read), so the disk's latency does not
+ * add to each transfer; at most two inputs are open at a time. An input that cannot be stored
+ * (unreadable file, no presentation context for it, a failure while it was sent that left the
+ * association established) gives a `failed` event and the next one goes on; the Observable errors
+ * only when the association ends. Unsubscribing stops after closing what was opened.
+ */
+export function storeAll(association: Association, inputs: readonly StoreInput[], options: StoreOptions = {}): Observable<StoreAllEvent> {
+  return new Observable<StoreAllEvent>((subscriber) => {
+    const chunkSize = chunkSizeFor(association, options);
+    const prepareAt = (i: number): Promise<Prepared> => {
+      const preparing = prepare(inputs[i]!, chunkSize);
+      preparing.catch(() => undefined); // read by sendPrepared, or dropped with the next one
+      return preparing;
+    };
+    let next = inputs.length > 0 ? prepareAt(0) : undefined;
+    let index = 0;
+    let current: Subscription | undefined;
+    let stopped = false;
+    const run = (): void => {
+      if (stopped) return;
+      if (index >= inputs.length) {
+        subscriber.complete();
+        return;
+      }
+      const i = index++;
+      const preparing = next!;
+      next = index < inputs.length ? prepareAt(index) : undefined;
+      current = sendPrepared(association, preparing, options).subscribe({
+        next: (event) => subscriber.next({ ...event, index: i }),
+        error: (error: unknown) => {
+          if (association.state !== 'Sta6') {
+            subscriber.error(error);
+            return;
+          }
+          subscriber.next({ type: 'failed', index: i, error: error instanceof Error ? error : new Error(String(error)) });
+          run();
+        },
+        complete: run,
+      });
+    };
+    run();
+    return () => {
+      stopped = true;
+      current?.unsubscribe();
+      void next?.then(
+        (prepared) => prepared.close?.(),
+        () => undefined,
+      );
+    };
   });
 }
