@@ -43,7 +43,9 @@ export function ulReducer(state: UlState, event: UlEvent): UlResult {
   }
   const { name, effects, request } = perform(action, state, event);
   const artim = effects.reduce((running, e) => (e.type === 'StartArtim' ? true : e.type === 'StopArtim' ? false : running), state.artim);
-  const next: UlState = request ? { name, role: state.role, request, artim } : { name, role: state.role, artim };
+  // An action that changes nothing (DT-1, DT-2: data in Sta6) gives back the same state object.
+  const same = name === state.name && artim === state.artim && request === state.request;
+  const next: UlState = same ? state : request ? { name, role: state.role, request, artim } : { name, role: state.role, artim };
   return { state: next, action, effects };
 }
 

@@ -4,11 +4,10 @@ import {
   BehaviorSubject,
   distinctUntilChanged,
   EMPTY,
+  type MonoTypeOperatorFunction,
   map,
   merge,
-  type Observable,
-  observeOn,
-  queueScheduler,
+  Observable,
   Subject,
   type Subscription,
   scan,
@@ -68,6 +67,33 @@ const PDU_EVENTS = {
 
 const pduEvent = (pdu: Pdu): UlEvent => ({ type: PDU_EVENTS[pdu.type], pdu }) as UlEvent;
 
+/**
+ * Events raised while one is being handled (by its effects) wait until it is done, in order:
+ * what observeOn(queueScheduler) gives, without a scheduled action per event (one per PDU).
+ */
+function trampoline<T>(): MonoTypeOperatorFunction<T> {
+  return (source) =>
+    new Observable<T>((subscriber) => {
+      const queue: T[] = [];
+      let draining = false;
+      return source.subscribe({
+        next: (value) => {
+          queue.push(value);
+          if (draining) return;
+          draining = true;
+          try {
+            for (let i = 0; i < queue.length; i++) subscriber.next(queue[i]!);
+          } finally {
+            queue.length = 0;
+            draining = false;
+          }
+        },
+        error: (error: unknown) => subscriber.error(error),
+        complete: () => subscriber.complete(),
+      });
+    });
+}
+
 /** One line per PDU for `dimse-rx:pdu`. */
 function summarize(pdu: Pdu): string {
   switch (pdu.type) {
@@ -89,7 +115,7 @@ function summarize(pdu: Pdu): string {
 /**
  * The runner of one association: it merges PDUs from the framer, user primitives, transport
  * events and timer expiries into one event stream, folds it with `scan(ulReducer)` and
- * performs the effects. Events raised while effects run are queued (queueScheduler), so every
+ * performs the effects. Events raised while effects run are queued (a trampoline), so every
  * event sees the effects of the one before it completed.
  */
 export class UlMachine {
@@ -124,7 +150,7 @@ export class UlMachine {
       switchMap((running) => (running && artim > 0 ? timer(artim).pipe(map((): UlEvent => ({ type: 'Evt18' }))) : EMPTY)),
     );
     const results = merge(this.#primitives, this.#wire, artimExpiry).pipe(
-      observeOn(queueScheduler),
+      trampoline(),
       scan((previous: UlResult & { event?: UlEvent }, event: UlEvent) => ({ ...ulReducer(previous.state, event), event }), {
         state: this.#state.value,
         effects: [],
@@ -252,7 +278,8 @@ export class UlMachine {
     if (result.action && log.fsm.enabled) {
       log.fsm('%s: %s --%s/%s--> %s', this.#options.label, from, result.event?.type, result.action, result.state.name);
     }
-    this.#state.next(result.state);
+    // The same state object is the same state (data in Sta6): nobody needs telling.
+    if (result.state !== this.#state.value) this.#state.next(result.state);
     if (result.action === 'AR-3' || result.action === 'AR-4') this.#outcome ??= 'released';
     for (const effect of result.effects) {
       try {
