@@ -24,6 +24,7 @@ export {
   type Part10Header,
   parsePart10Header,
   readPart10Header,
+  readPart10HeaderSync,
 } from './dataset/part10.js';
 export { generateSampleStudy } from './dataset/sample-study.js';
 export { createTranscoder, TranscodeError } from './dataset/transcode/index.js';

@@ -9,6 +9,7 @@ import {
   Part10Error,
   parsePart10Header,
   readPart10Header,
+  readPart10HeaderSync,
 } from '../src/dataset/part10.js';
 import { TransferSyntax } from '../src/dataset/transfer-syntax.js';
 
@@ -199,7 +200,11 @@ describe('parsePart10Header', () => {
   });
 });
 
-describe('readPart10Header', () => {
+describe.each([
+  ['readPart10Header', readPart10Header],
+  // The blocking one, wrapped so that its throws are rejections like the other's.
+  ['readPart10HeaderSync', async (path: string) => readPart10HeaderSync(path)],
+] as const)('%s', (_name, readPart10Header) => {
   let dir = '';
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'dimse-rx-part10-'));

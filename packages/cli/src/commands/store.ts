@@ -1,7 +1,7 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Association, associate } from '@dimse-rx/association';
-import { type Part10Header, readPart10Header, type StoreEvent, storageContexts, storeAll } from '@dimse-rx/dimse';
+import { type Part10Header, readPart10HeaderSync, type StoreEvent, storageContexts, storeAll } from '@dimse-rx/dimse';
 import { lastValueFrom, TimeoutError, tap, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
@@ -10,9 +10,6 @@ import { Progress } from './progress.js';
 export const STORE_USAGE = `dimse-rx store HOST PORT PATH... [options]: C-STORE files and folders (recursively)
 
 ${describeOptions(COMMON_OPTIONS)}`;
-
-/** Headers read at once while scanning the files to send. */
-const HEADER_READERS = 8;
 
 /** At most 128 presentation contexts fit one association (odd IDs 1..255). */
 const MAX_CONTEXTS = 128;
@@ -56,18 +53,15 @@ async function* walk(
   }
 }
 
-/** Reads the headers of `paths`, a few at a time (the file system answers several reads at once), in order. */
-async function readHeaders(paths: readonly string[]): Promise<(Part10Header | Error)[]> {
-  const headers: (Part10Header | Error)[] = new Array(paths.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < paths.length) {
-      const i = next++;
-      headers[i] = await readPart10Header(paths[i]!).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+/** Reads the headers of `paths`, in order: blocking reads, as nothing else runs before the associations open. */
+function readHeaders(paths: readonly string[]): (Part10Header | Error)[] {
+  return paths.map((path) => {
+    try {
+      return readPart10HeaderSync(path);
+    } catch (error) {
+      return error instanceof Error ? error : new Error(String(error));
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(HEADER_READERS, paths.length) }, worker));
-  return headers;
+  });
 }
 
 /** Files grouped so that each group's presentation contexts fit one association. */
@@ -106,7 +100,7 @@ export async function storeCommand(args: readonly string[], out: Output, bar?: (
   };
   const paths: string[] = [];
   for await (const path of walk(given, skip)) paths.push(path);
-  const headers = await readHeaders(paths);
+  const headers = readHeaders(paths);
   headers.forEach((header, i) => {
     if (header instanceof Error) skip(paths[i]!, header);
     else files.push({ path: paths[i]!, header });

@@ -4,6 +4,7 @@
  * in the transfer syntax the meta group names. Only the start of a file is ever read: the data
  * set is streamed by whoever uses `dataSetOffset`.
  */
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
 
@@ -217,6 +218,36 @@ export async function readPart10Header(path: string): Promise<Part10Header> {
   const { header, handle } = await openPart10File(path);
   await handle.close();
   return header;
+}
+
+/**
+ * readPart10Header with blocking reads, for a command line scanning many files before it
+ * starts (an open, a read or two and a close each, without a thread pool round trip per call).
+ * Not for servers: it blocks the event loop while the disk answers.
+ */
+export function readPart10HeaderSync(path: string): Part10Header {
+  const fd = openSync(path, 'r');
+  try {
+    let buffer = Buffer.allocUnsafe(FIRST_READ);
+    let filled = readSync(fd, buffer, 0, buffer.length, 0);
+    for (;;) {
+      // Short of what was asked: the file ends here, and that is its size.
+      const size = filled < buffer.length ? filled : fstatSync(fd).size;
+      const result = parse(buffer.subarray(0, filled), size, path);
+      if (!('needed' in result)) return result;
+      if (filled === size) throw new Part10Error(`${path}: truncated meta information (needs ${result.needed} bytes)`);
+      const grown = Buffer.allocUnsafe(Math.min(size, Math.max(result.needed, buffer.length * 2)));
+      buffer.copy(grown, 0, 0, filled);
+      buffer = grown;
+      while (filled < buffer.length) {
+        const n = readSync(fd, buffer, filled, buffer.length - filled, filled);
+        if (n === 0) throw new Part10Error(`${path}: the file shrank while being read (${filled} of ${size} bytes)`);
+        filled += n;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** UI values are padded with one NUL, other strings with one space, to an even length (PS3.5 6.2). */

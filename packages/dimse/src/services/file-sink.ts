@@ -1,5 +1,4 @@
-import { once } from 'node:events';
-import { close, fsync, open, type WriteStream } from 'node:fs';
+import { close, fsync, open } from 'node:fs';
 import { type FileHandle, open as fsOpen, mkdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
@@ -57,38 +56,53 @@ const safeName = (uid: string) => uid.replace(/[^0-9A-Za-z._-]/g, '_') || 'unnam
  */
 export function fileSink(options: FileSinkOptions): StorageHandler {
   const durable = options.fsync ?? true;
+  /** Folders made (and made durable) already: one mkdir per folder, not one per file. */
+  const folders = new Map<string, Promise<void>>();
+  const prepareFolder = (folder: string): Promise<void> => {
+    let ready = folders.get(folder);
+    if (!ready) {
+      ready = mkdir(folder, { recursive: true }).then((created) =>
+        durable && created !== undefined ? syncNewFolders(created, folder) : undefined,
+      );
+      // A folder that could not be made is tried again by the next file.
+      ready.catch(() => folders.delete(folder));
+      folders.set(folder, ready);
+    }
+    return ready;
+  };
   return (info, data) =>
     new Observable<StoreAnswer>((subscriber) => {
       const target = join(options.directory, options.fileName ? options.fileName(info) : `${safeName(info.sopInstanceUid)}.dcm`);
       const folder = dirname(target);
       const temporary = join(folder, `.${safeName(info.sopInstanceUid)}.${process.pid}.${++counter}.part`);
       let handle: FileHandle | undefined;
-      let stream: WriteStream | undefined;
       let failed: Error | undefined;
       let finished = false;
-      const pending: Uint8Array[] = [];
       let ended = false;
-      // Held until the file is open: what arrives before waits in the socket, not here.
-      let release: (() => void) | undefined = data.hold();
+      let finishing = false;
+      /** What waits for the disk, in order, and how many bytes; written in batches with writev. */
+      let queue: Uint8Array[] = [
+        encodeFileMetaInformation({
+          mediaStorageSopClassUid: info.sopClassUid,
+          mediaStorageSopInstanceUid: info.sopInstanceUid,
+          transferSyntaxUid: info.transferSyntaxUid,
+          implementationClassUid: IMPLEMENTATION_CLASS_UID,
+          implementationVersionName: IMPLEMENTATION_VERSION_NAME,
+          sourceApplicationEntityTitle: info.callingAeTitle,
+        }),
+      ];
+      let queued = queue[0]!.length;
+      let writing = false;
+      let position = 0;
+      // Taken while the disk is behind by more than the high-water mark: the socket waits, not memory.
+      let release: (() => void) | undefined;
 
       const discard = async () => {
-        if (stream && !stream.destroyed) {
-          stream.destroy();
-          await once(stream, 'close').catch(() => undefined);
-        }
-        await handle?.close().catch(() => undefined);
+        const opened = handle;
         handle = undefined;
+        // close() waits for a write still running.
+        await opened?.close().catch(() => undefined);
         await unlink(temporary).catch(() => undefined);
-      };
-      const fail = (error: Error) => {
-        if (failed) return;
-        failed = error;
-        release?.();
-        release = undefined;
-        pending.length = 0;
-        void discard();
-        // Answer once the rest of the data set has been read (and dropped).
-        if (ended) answerFailure();
       };
       const answerFailure = () => {
         if (finished) return;
@@ -96,92 +110,96 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         subscriber.next({ status: Status.RefusedOutOfResources, errorComment: `Cannot store: ${failed!.message}` });
         subscriber.complete();
       };
-      const write = (chunk: Uint8Array) => {
-        if (failed || !stream) return;
-        if (!stream.write(chunk) && !release) {
-          release = data.hold();
-          stream.once('drain', () => {
-            release?.();
-            release = undefined;
-          });
-        }
-      };
-      const complete = () => {
-        if (failed) return answerFailure();
-        // Every byte has arrived: a hold taken for 'drain' must not outlive it ('drain' does not come once ending).
+      const fail = (error: Error) => {
+        if (failed) return;
+        failed = error;
         release?.();
         release = undefined;
-        const s = stream!;
-        s.end(async (error?: Error | null) => {
-          // A write that failed late has been reported through 'error' (fail): nothing to finish.
-          if (error || failed) {
-            if (error) fail(error);
-            return;
+        queue = [];
+        queued = 0;
+        void discard();
+        // Answer once the rest of the data set has been read (and dropped).
+        if (ended) answerFailure();
+      };
+      const finish = async () => {
+        finishing = true;
+        const opened = handle!;
+        let renamed = false;
+        try {
+          if (durable) await opened.sync();
+          handle = undefined;
+          await opened.close();
+          await rename(temporary, target);
+          renamed = true;
+          if (durable) await fsyncPath(folder, 'r');
+          finished = true;
+          subscriber.next(Status.Success);
+          subscriber.complete();
+        } catch (error) {
+          // A file whose name may not survive a crash is not answered as stored, nor kept.
+          if (renamed) await unlink(target).catch(() => undefined);
+          else await opened.close().catch(() => undefined);
+          fail(error as Error);
+        }
+      };
+      const flush = () => {
+        if (writing || failed || finishing || !handle) return;
+        if (queue.length === 0) {
+          if (ended) void finish();
+          return;
+        }
+        const batch = queue;
+        const bytes = queued;
+        queue = [];
+        queued = 0;
+        writing = true;
+        writeAll(handle, batch, position).then(() => {
+          writing = false;
+          position += bytes;
+          if (release && queued < HIGH_WATER_MARK / 2) {
+            release();
+            release = undefined;
           }
-          let renamed = false;
-          try {
-            if (durable) await handle!.sync();
-            // The stream holds the handle until it is closed itself (autoClose is off so the sync comes first).
-            s.destroy();
-            await once(s, 'close');
-            await handle!.close();
-            handle = undefined;
-            await rename(temporary, target);
-            renamed = true;
-            if (durable) await fsyncPath(folder, 'r');
-            finished = true;
-            subscriber.next(Status.Success);
-            subscriber.complete();
-          } catch (error) {
-            // A file whose name may not survive a crash is not answered as stored, nor kept.
-            if (renamed) await unlink(target).catch(() => undefined);
-            fail(error as Error);
-          }
-        });
+          flush();
+        }, fail);
       };
 
       const reading = data.chunks.subscribe({
         next: (chunk) => {
           // After a failure the rest of the data set is read and dropped, not kept.
           if (failed) return;
-          if (stream) write(chunk);
-          else pending.push(chunk);
+          queue.push(chunk);
+          queued += chunk.length;
+          if (queued > HIGH_WATER_MARK && !release) release = data.hold();
+          flush();
         },
         complete: () => {
           ended = true;
-          if (stream || failed) complete();
+          // Every byte has arrived: a hold must not outlive the data set.
+          release?.();
+          release = undefined;
+          if (failed) answerFailure();
+          else flush();
         },
         error: (error: Error) => {
           // The association ended in the middle: nothing may be left behind.
           failed = error;
+          release = undefined;
           void discard();
           if (!finished) subscriber.error(error);
         },
       });
 
-      mkdir(folder, { recursive: true })
-        .then((created) => (durable && created !== undefined ? syncNewFolders(created, folder) : undefined))
+      prepareFolder(folder)
         .then(() => fsOpen(temporary, 'wx'))
         .then((opened) => {
+          if (failed) {
+            void opened.close().catch(() => undefined);
+            void unlink(temporary).catch(() => undefined);
+            return;
+          }
           handle = opened;
-          if (failed) return discard();
-          stream = opened.createWriteStream({ autoClose: false });
-          stream.on('error', fail);
-          release?.();
-          release = undefined;
-          stream.write(
-            encodeFileMetaInformation({
-              mediaStorageSopClassUid: info.sopClassUid,
-              mediaStorageSopInstanceUid: info.sopInstanceUid,
-              transferSyntaxUid: info.transferSyntaxUid,
-              implementationClassUid: IMPLEMENTATION_CLASS_UID,
-              implementationVersionName: IMPLEMENTATION_VERSION_NAME,
-              sourceApplicationEntityTitle: info.callingAeTitle,
-            }),
-          );
-          for (const chunk of pending.splice(0)) write(chunk);
-          if (ended) complete();
-          return undefined;
+          flush();
         })
         .catch(fail);
 
@@ -190,4 +208,28 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         if (!finished) void discard();
       };
     });
+}
+
+/** Bytes waiting for the disk past which reading from the peer pauses. */
+const HIGH_WATER_MARK = 4 << 20;
+/** Buffers one writev takes at most (IOV_MAX is 1024 on Linux). */
+const WRITEV_MAX = 512;
+
+/** Writes `buffers` at `position`, in order, whatever partial writes the system makes. */
+async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  let rest = buffers;
+  let at = position;
+  while (rest.length > 0) {
+    const batch = rest.length > WRITEV_MAX ? rest.slice(0, WRITEV_MAX) : rest;
+    const { bytesWritten } = await handle.writev(batch, at);
+    if (bytesWritten === 0) throw new Error(`Nothing written at byte ${at} of the file`);
+    at += bytesWritten;
+    // Drop what was written whole; keep the unwritten end of a buffer cut short.
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < batch.length && skip >= batch[i]!.length) skip -= batch[i++]!.length;
+    const left = batch.slice(i);
+    if (skip > 0 && left.length > 0) left[0] = left[0]!.subarray(skip);
+    rest = [...left, ...rest.slice(batch.length)];
+  }
 }

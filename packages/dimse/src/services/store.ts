@@ -27,7 +27,7 @@ export interface StoreOptions {
   readonly priority?: number;
   readonly moveOriginatorAeTitle?: string;
   readonly moveOriginatorMessageId?: number;
-  /** Bytes read from a file at a time; default a multiple of the PDV size near 256 KiB. */
+  /** Bytes read from a file at a time; default a multiple of the PDV size near 1 MiB. */
   readonly readChunkSize?: number;
 }
 
@@ -271,10 +271,13 @@ export function store(association: Association, input: StoreInput, options: Stor
   return defer(() => sendPrepared(association, prepare(input, chunkSizeFor(association, options)), options));
 }
 
-/** Bytes read from a file at a time: a multiple of the PDV value size near 256 KiB. */
+/** Bytes read at a time when the options do not say: 1 MiB, a few reads and writes per image (256 KiB gave two thirds of the rate). */
+const READ_CHUNK = 1 << 20;
+
+/** Bytes read from a file at a time: a multiple of the PDV value size near READ_CHUNK. */
 function chunkSizeFor(association: Association, options: StoreOptions): number {
   const pdv = association.maxPdvValueLength;
-  return options.readChunkSize ?? (Number.isFinite(pdv) ? Math.max(1, Math.floor((256 * 1024) / pdv)) * pdv : 256 * 1024);
+  return options.readChunkSize ?? (Number.isFinite(pdv) && pdv < READ_CHUNK ? Math.floor(READ_CHUNK / pdv) * pdv : READ_CHUNK);
 }
 
 /**
