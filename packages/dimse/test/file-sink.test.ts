@@ -31,6 +31,7 @@ import {
 import { firstValueFrom, from, lastValueFrom, ReplaySubject, tap, timeout, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup, wait, within } from '../../association/test/support.js';
+import { writeAll } from '../src/services/file-sink.js';
 
 const ELE = TransferSyntax.ExplicitVrLittleEndian;
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -337,5 +338,34 @@ describe('fileSink: folders', () => {
     const { meta, dataSet } = await dataSetOf(join(folder, `${image!.SOPInstanceUID as string}.dcm`));
     expect(meta.sourceApplicationEntityTitle).toBe(CALLING);
     expect(Buffer.compare(dataSet, encodeDataset(image!, ELE))).toBe(0);
+  });
+});
+
+describe('fileSink: writing', () => {
+  it('writes every byte in order whatever partial writes the file system makes', async () => {
+    const file = Buffer.alloc(64);
+    let calls = 0;
+    // A handle that writes at most 5 bytes a call, wherever the buffers split.
+    const handle = {
+      writev: async (buffers: Uint8Array[], position: number) => {
+        calls++;
+        let written = 0;
+        for (const b of buffers) {
+          const n = Math.min(b.length, 5 - written);
+          file.set(b.subarray(0, n), position + written);
+          written += n;
+          if (written === 5) break;
+        }
+        return { bytesWritten: written, buffers };
+      },
+    };
+    const parts = [Buffer.from('abc'), Buffer.from(''), Buffer.from('defghij'), Buffer.from('k'), Buffer.from('lmnopqrstuvwxyz')];
+    await writeAll(handle as unknown as Parameters<typeof writeAll>[0], parts, 10);
+    expect(file.subarray(10, 36).toString()).toBe('abcdefghijklmnopqrstuvwxyz');
+    expect(file.subarray(0, 10).every((b) => b === 0)).toBe(true);
+    expect(calls).toBe(6);
+    // A file system that writes nothing is an error, not a loop.
+    const stuck = { writev: async () => ({ bytesWritten: 0, buffers: [] }) };
+    await expect(writeAll(stuck as unknown as Parameters<typeof writeAll>[0], [Buffer.from('x')], 0)).rejects.toThrow(/Nothing written/);
   });
 });

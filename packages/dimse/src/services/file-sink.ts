@@ -215,8 +215,8 @@ const HIGH_WATER_MARK = 4 << 20;
 /** Buffers one writev takes at most (IOV_MAX is 1024 on Linux). */
 const WRITEV_MAX = 512;
 
-/** Writes `buffers` at `position`, in order, whatever partial writes the system makes. */
-async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+/** Writes `buffers` at `position`, in order, whatever partial writes the system makes. (Exported for its tests, not by the package.) */
+export async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
   let rest = buffers;
   let at = position;
   while (rest.length > 0) {
