@@ -280,6 +280,15 @@ function encodePDataParts(pdu: PDataTf): Uint8Array[] {
   headers[0] = PduType.PDataTf;
   headers[1] = 0;
   headers.writeUInt32BE(size, 2);
+  if (pdu.pdvs.length === 1) {
+    // The usual case, a data fragment: one header, one value.
+    const pdv = pdu.pdvs[0]!;
+    checkContextId(pdv.presentationContextId);
+    headers.writeUInt32BE(pdv.value.length + 2, 6);
+    headers[10] = pdv.presentationContextId;
+    headers[11] = (pdv.command ? 0x01 : 0) | (pdv.last ? 0x02 : 0);
+    return pdv.value.length > 0 ? [headers, pdv.value] : [headers];
+  }
   const parts: Uint8Array[] = [];
   let start = 0;
   let o = 6;

@@ -151,10 +151,16 @@ export class UlMachine {
     );
     const results = merge(this.#primitives, this.#wire, artimExpiry).pipe(
       trampoline(),
-      scan((previous: UlResult & { event?: UlEvent }, event: UlEvent) => ({ ...ulReducer(previous.state, event), event }), {
-        state: this.#state.value,
-        effects: [],
-      }),
+      scan(
+        (previous: UlResult & { event?: UlEvent }, event: UlEvent) => {
+          const { state, action, effects } = ulReducer(previous.state, event);
+          return action === undefined ? { state, effects, event } : { state, action, effects, event };
+        },
+        {
+          state: this.#state.value,
+          effects: [],
+        },
+      ),
     );
     this.#subscriptions.push(results.subscribe((result) => this.#perform(result)));
 

@@ -36,7 +36,7 @@ export class Fragmenter {
       const value = bytes.subarray(o, o + this.#maxValue);
       const last = o + this.#maxValue >= bytes.length;
       if (last && hasDataSet) this.#command = value;
-      else out.push(this.#pdu([{ command: true, last, value }]));
+      else out.push(this.#one(true, last, value));
     }
     return out;
   }
@@ -50,7 +50,7 @@ export class Fragmenter {
       const room = this.#command && !this.#sentData ? this.#maxPdu - 2 * PDV_HEADER - this.#command.length : this.#maxValue;
       if (room <= 0) {
         // No room beside the command's last fragment: it goes alone.
-        out.push(this.#pdu([{ command: true, last: true, value: this.#command! }]));
+        out.push(this.#one(true, true, this.#command!));
         this.#command = undefined;
         continue;
       }
@@ -88,11 +88,16 @@ export class Fragmenter {
       return this.#pdu([{ command: true, last: true, value: command }, data]);
     }
     this.#sentData = true;
-    return this.#pdu([data]);
+    return this.#one(false, last, value);
   }
 
   #pdu(pdvs: readonly Omit<Pdv, 'presentationContextId'>[]): PDataTf {
     return { type: 'PDataTf', pdvs: pdvs.map((pdv) => ({ presentationContextId: this.#id, ...pdv })) };
+  }
+
+  /** A P-DATA-TF of one PDV, built directly: the path every data fragment takes. */
+  #one(command: boolean, last: boolean, value: Uint8Array): PDataTf {
+    return { type: 'PDataTf', pdvs: [{ presentationContextId: this.#id, command, last, value }] };
   }
 }
 
