@@ -4,17 +4,26 @@
  * options that cannot be sent, and connections that break with an error.
  */
 import { createServer, type Socket } from 'node:net';
-import { type AcceptorPolicy, AssociationAbortedError, AssociationRejectedError, ConnectionError, serve } from '@dimse-rx/association';
+import {
+  type AcceptorPolicy,
+  AssociationAbortedError,
+  AssociationRejectedError,
+  AssociationTimeoutError,
+  ConnectionError,
+  serve,
+} from '@dimse-rx/association';
 import { encodePdu } from '@dimse-rx/pdu';
 import { EMPTY, lastValueFrom, map, mergeMap, NEVER, throwError, timer } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  acceptAll,
   associateRq,
   baseRequest,
   Cleanup,
   IMPLICIT_LE,
   LOCALHOST,
   rawConnect,
+  rawServer,
   request,
   startServer,
   VERIFICATION,
@@ -205,5 +214,86 @@ describe('a connection that breaks', () => {
     const error = await within(requested.end, 2_000, 'associate() end');
     expect(error).toBeInstanceOf(ConnectionError);
     expect(error?.message).toMatch(/ECONNRESET|reset/i);
+  });
+});
+
+describe('more of PS3.8 on real sockets', () => {
+  it('rejects (1, 1, 2) an A-ASSOCIATE-RQ whose application context is not DICOM', async () => {
+    const server = await startServer(policy, cleanup);
+    const raw = await rawConnect(server.port, cleanup);
+    raw.send(associateRq({ applicationContextName: '1.2.3.4' }));
+    expect(await raw.expect('AssociateRj')).toEqual({ type: 'AssociateRj', result: 1, source: 1, reason: 2 });
+    expect(server.associations).toHaveLength(0);
+  });
+
+  it('rejects (1, 2, 2) an A-ASSOCIATE-RQ without protocol version 1 (AE-6)', async () => {
+    const server = await startServer(policy, cleanup);
+    const raw = await rawConnect(server.port, cleanup);
+    raw.send(associateRq({ protocolVersion: 2 }));
+    expect(await raw.expect('AssociateRj')).toEqual({ type: 'AssociateRj', result: 1, source: 2, reason: 2 });
+    await expectStillServing(server.port);
+  });
+
+  it('a refused connection (Sta4) errors with ConnectionError ECONNREFUSED', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, LOCALHOST, resolve));
+    const address = closed.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await new Promise((resolve) => closed.close(resolve));
+    const requested = request(baseRequest(port), cleanup);
+    const error = await within(requested.end, 2_000, 'associate() end');
+    expect(error).toBeInstanceOf(ConnectionError);
+    expect((error as ConnectionError).code).toBe('ECONNREFUSED');
+  });
+
+  it('ACSE: no A-RELEASE-RP (Sta7) fails the release with AssociationTimeoutError (acse) after an A-ABORT', async () => {
+    const peer = await rawServer(cleanup);
+    const requested = request(baseRequest(peer.port, { timeouts: { acse: 250, artim: 200 } }), cleanup);
+    const raw = await peer.peer();
+    raw.send(acceptAll(await raw.expect('AssociateRq')));
+    const requestor = await requested.association;
+    const started = performance.now();
+    const releasing = lastValueFrom(requestor.release(), { defaultValue: undefined }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await raw.expect('ReleaseRq');
+    // Never answered: A-ABORT once the ACSE timer runs out.
+    expect(await raw.expect('Abort', 1_500)).toEqual({ type: 'Abort', source: 0, reason: 0 });
+    expect(performance.now() - started).toBeGreaterThanOrEqual(230);
+    const error = await within(releasing, 2_000, 'release');
+    expect(error).toBeInstanceOf(AssociationTimeoutError);
+    expect(error).toMatchObject({ timer: 'acse', milliseconds: 250 });
+    await within(raw.closed, 1_500, 'close');
+  });
+
+  it('the acceptor releasing (Sta7) while the peer closes instead of answering finishes with AssociationAbortedError', async () => {
+    const server = await startServer(policy, cleanup);
+    const raw = await rawConnect(server.port, cleanup);
+    raw.send(associateRq());
+    await raw.expect('AssociateAc');
+    const acceptor = await server.association();
+    const releasing = lastValueFrom(acceptor.release(), { defaultValue: undefined }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await raw.expect('ReleaseRq');
+    expect(acceptor.state).toBe('Sta7');
+    raw.destroy();
+    const error = await within(releasing, 2_000, 'release');
+    expect(error).toBeInstanceOf(AssociationAbortedError);
+    expect((error as Error).message).toMatch(/closed in Sta7/);
+    await expectStillServing(server.port);
+  });
+
+  it('after a rejection the requestor closes the connection itself (AE-4), whatever the peer does', async () => {
+    const peer = await rawServer(cleanup);
+    const requested = request(baseRequest(peer.port), cleanup);
+    const raw = await peer.peer();
+    await raw.expect('AssociateRq');
+    raw.send({ type: 'AssociateRj', result: 2, source: 3, reason: 1 });
+    expect(await rejection(requested.end)).toEqual([2, 3, 1]);
+    // The raw peer never closes: our side does.
+    await within(raw.closed, 1_500, 'close');
   });
 });

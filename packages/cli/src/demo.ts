@@ -1,10 +1,11 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Association, associate, type Listening } from '@dimse-rx/association';
 import {
   echo,
   encodeDataset,
+  encodeFileMetaInformation,
   fileSink,
   generateSampleStudy,
   parsePart10Header,
@@ -34,14 +35,28 @@ export async function demo(version: string, out: (line: string) => void): Promis
       [VERIFICATION_SOP_CLASS]: [TransferSyntax.ExplicitVrLittleEndian, TransferSyntax.ImplicitVrLittleEndian],
       [CT_IMAGE_STORAGE]: [TransferSyntax.ExplicitVrLittleEndian, TransferSyntax.ImplicitVrLittleEndian],
     },
-    store: fileSink({ directory: folder }),
+    store: fileSink({ directory: join(folder, 'received') }),
     onListening: (l) => listening.next(l),
   }).subscribe();
   try {
     const { host, port } = await firstValueFrom(listening);
-    out(`  storage SCP DEMO-SCP on ${host}:${port}, writing to ${folder}`);
+    out(`  storage SCP DEMO-SCP on ${host}:${port}, writing to ${join(folder, 'received')}`);
     const study = generateSampleStudy({ images: 5, rows: 256, columns: 256, seed: 42 });
-    out(`  generated ${study.length} CT images of 256x256, patient ${String(study[0]?.PatientID)}`);
+    // Written as Part 10 files first: store() streams them from disk, as it would a real study.
+    const source = join(folder, 'source');
+    await mkdir(source);
+    const paths: string[] = [];
+    for (const dataset of study) {
+      const path = join(source, `${String(dataset.SOPInstanceUID)}.dcm`);
+      const meta = encodeFileMetaInformation({
+        mediaStorageSopClassUid: CT_IMAGE_STORAGE,
+        mediaStorageSopInstanceUid: String(dataset.SOPInstanceUID),
+        transferSyntaxUid: TransferSyntax.ExplicitVrLittleEndian,
+      });
+      await writeFile(path, Buffer.concat([meta, encodeDataset(dataset, TransferSyntax.ExplicitVrLittleEndian)]));
+      paths.push(path);
+    }
+    out(`  generated ${study.length} CT images of 256x256, patient ${String(study[0]?.PatientID)}, as Part 10 files`);
 
     const association = await new Promise<Association>((resolve, reject) => {
       associate({
@@ -59,22 +74,28 @@ export async function demo(version: string, out: (line: string) => void): Promis
     out(`  C-ECHO: ${status.meaning} (0x${status.code.toString(16).padStart(4, '0')})`);
 
     let bytes = 0;
-    let failures = 0;
-    for (const [i, dataset] of study.entries()) {
+    let failures = status.kind === 'success' ? 0 : 1;
+    for (const [i, path] of paths.entries()) {
       let response: Extract<StoreEvent, { type: 'response' }> | undefined;
       let sent = 0;
+      let steps = 0;
       await lastValueFrom(
-        store(association, { dataset }).pipe(
+        // Read 32 KiB at a time, so that progress shows on images this small.
+        store(association, path, { readChunkSize: 32 * 1024 }).pipe(
           tap((event) => {
-            if (event.type === 'progress') sent = event.bytesSent;
-            else response = event;
+            if (event.type === 'progress') {
+              sent = event.bytesSent;
+              steps++;
+            } else {
+              response = event;
+            }
           }),
         ),
       );
       bytes += sent;
       if (response?.status.kind !== 'success') failures++;
       out(
-        `  C-STORE image ${i + 1}/${study.length}: ${sent} bytes, ${response?.status.meaning} (0x${response?.status.code.toString(16).padStart(4, '0')})`,
+        `  C-STORE image ${i + 1}/${study.length}: ${sent} bytes in ${steps} progress steps, ${response?.status.meaning} (0x${response?.status.code.toString(16).padStart(4, '0')})`,
       );
     }
     await lastValueFrom(association.release(), { defaultValue: undefined });
@@ -82,7 +103,7 @@ export async function demo(version: string, out: (line: string) => void): Promis
 
     let verified = 0;
     for (const dataset of study) {
-      const file = await readFile(join(folder, `${String(dataset.SOPInstanceUID)}.dcm`));
+      const file = await readFile(join(folder, 'received', `${String(dataset.SOPInstanceUID)}.dcm`));
       const header = parsePart10Header(file);
       const expected = encodeDataset(dataset, header.meta.transferSyntaxUid);
       if (header.meta.mediaStorageSopInstanceUid === dataset.SOPInstanceUID && file.subarray(header.dataSetOffset).equals(expected))

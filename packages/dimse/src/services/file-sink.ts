@@ -5,6 +5,7 @@ import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx
 import { Observable } from 'rxjs';
 import { Status } from '../command/status.js';
 import { encodeFileMetaInformation } from '../dataset/part10.js';
+import { giveBack, takeBuffer } from './buffer-pool.js';
 import type { StorageHandler, StoreAnswer, StoreRequestInfo } from './store-scp.js';
 
 export interface FileSinkOptions {
@@ -80,8 +81,33 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       let finished = false;
       let ended = false;
       let finishing = false;
-      /** What waits for the disk, in order, and how many bytes; written in batches with writev. */
-      let queue: Uint8Array[] = [
+      // What arrives is copied into blocks of our own, written whole as they fill: the socket's
+      // buffers are let go at once, and memory is the few blocks in flight, whatever the GC does.
+      let current = takeBuffer(BLOCK);
+      let fill = 0;
+      /** Full blocks waiting for the disk, in order. */
+      let queue: Uint8Array[] = [];
+      /** Blocks being written. */
+      let inFlight = 0;
+      let writing = false;
+      let position = 0;
+      // Taken while the disk is behind by MAX_BLOCKS blocks: the socket waits, not memory.
+      let release: (() => void) | undefined;
+      const append = (bytes: Uint8Array) => {
+        let offset = 0;
+        while (offset < bytes.length) {
+          const n = Math.min(BLOCK - fill, bytes.length - offset);
+          current.set(bytes.subarray(offset, offset + n), fill);
+          fill += n;
+          offset += n;
+          if (fill === BLOCK) {
+            queue.push(current);
+            current = takeBuffer(BLOCK);
+            fill = 0;
+          }
+        }
+      };
+      append(
         encodeFileMetaInformation({
           mediaStorageSopClassUid: info.sopClassUid,
           mediaStorageSopInstanceUid: info.sopInstanceUid,
@@ -90,12 +116,14 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           implementationVersionName: IMPLEMENTATION_VERSION_NAME,
           sourceApplicationEntityTitle: info.callingAeTitle,
         }),
-      ];
-      let queued = queue[0]!.length;
-      let writing = false;
-      let position = 0;
-      // Taken while the disk is behind by more than the high-water mark: the socket waits, not memory.
-      let release: (() => void) | undefined;
+      );
+      const recycleAll = () => {
+        for (const block of queue) giveBack(block);
+        queue = [];
+        // fill < 0: `current` went to the queue as the last block and comes back with its write.
+        if (fill >= 0) giveBack(current);
+        fill = -1;
+      };
 
       const discard = async () => {
         const opened = handle;
@@ -115,8 +143,8 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         failed = error;
         release?.();
         release = undefined;
-        queue = [];
-        queued = 0;
+        // Blocks being written come back when their write ends; the others now.
+        recycleAll();
         void discard();
         // Answer once the rest of the data set has been read (and dropped).
         if (ended) answerFailure();
@@ -144,33 +172,48 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       };
       const flush = () => {
         if (writing || failed || finishing || !handle) return;
+        if (queue.length === 0 && ended && fill > 0) {
+          // The last, partly filled block.
+          queue.push(current.subarray(0, fill));
+          fill = -1; // `current` is in the queue now: not to be given back twice
+        }
         if (queue.length === 0) {
-          if (ended) void finish();
+          if (ended) {
+            recycleAll();
+            void finish();
+          }
           return;
         }
         const batch = queue;
-        const bytes = queued;
         queue = [];
-        queued = 0;
+        inFlight = batch.length;
         writing = true;
-        writeAll(handle, batch, position).then(() => {
-          writing = false;
-          position += bytes;
-          if (release && queued < HIGH_WATER_MARK / 2) {
-            release();
-            release = undefined;
-          }
-          flush();
-        }, fail);
+        const bytes = batch.reduce((n, b) => n + b.length, 0);
+        writeAll(handle, batch, position).then(
+          () => {
+            writing = false;
+            inFlight = 0;
+            position += bytes;
+            for (const block of batch) giveBack(block);
+            if (release && queue.length < MAX_BLOCKS / 2) {
+              release();
+              release = undefined;
+            }
+            flush();
+          },
+          (error: Error) => {
+            for (const block of batch) giveBack(block);
+            fail(error);
+          },
+        );
       };
 
       const reading = data.chunks.subscribe({
         next: (chunk) => {
           // After a failure the rest of the data set is read and dropped, not kept.
           if (failed) return;
-          queue.push(chunk);
-          queued += chunk.length;
-          if (queued > HIGH_WATER_MARK && !release) release = data.hold();
+          append(chunk);
+          if (queue.length + inFlight >= MAX_BLOCKS && !release) release = data.hold();
           flush();
         },
         complete: () => {
@@ -185,6 +228,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           // The association ended in the middle: nothing may be left behind.
           failed = error;
           release = undefined;
+          recycleAll();
           void discard();
           if (!finished) subscriber.error(error);
         },
@@ -210,8 +254,10 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
     });
 }
 
-/** Bytes waiting for the disk past which reading from the peer pauses. */
-const HIGH_WATER_MARK = 4 << 20;
+/** The blocks a data set is copied into and written in. */
+const BLOCK = 1 << 20;
+/** Blocks full or being written past which reading from the peer pauses (4 MiB behind). */
+const MAX_BLOCKS = 4;
 /** Buffers one writev takes at most (IOV_MAX is 1024 on Linux). */
 const WRITEV_MAX = 512;
 

@@ -9,6 +9,7 @@ import { encodeDataset, type NaturalizedDataset } from '../dataset/codec.js';
 import { openPart10File, parsePart10Header } from '../dataset/part10.js';
 import { createTranscoder } from '../dataset/transcode/index.js';
 import { TransferSyntax, transferSyntaxProperties, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dataset/transfer-syntax.js';
+import { giveBack, takeBuffer } from './buffer-pool.js';
 import { NoPresentationContextError } from './echo.js';
 
 /** What `store()` sends: a Part 10 file by path, Part 10 bytes, or a naturalized data set. */
@@ -56,33 +57,6 @@ interface Prepared {
   readonly openRecycling?: () => RecyclingDataSource & { destroy(): void };
   /** Lets go of what `prepare` opened when the data set is never read. */
   readonly close?: () => Promise<void>;
-}
-
-/** File read buffers kept for reuse, by size: at most this many of each. */
-const POOL_LIMIT = 8;
-const pool = new Map<number, ArrayBuffer[]>();
-/** The buffers that are the pool's own (a chunk of anything else is never taken back). */
-const pooled = new WeakSet<ArrayBuffer>();
-
-/** A read buffer of `size` bytes: a recycled one when there is one. */
-function takeBuffer(size: number): Buffer {
-  const free = pool.get(size)?.pop();
-  if (free) return Buffer.from(free);
-  const buffer = Buffer.allocUnsafeSlow(size);
-  pooled.add(buffer.buffer);
-  return buffer;
-}
-
-/** Takes back the buffer a chunk is a view of, once nothing points into it any more. */
-function giveBack(chunk: Uint8Array): void {
-  const memory = chunk.buffer;
-  if (!(memory instanceof ArrayBuffer) || !pooled.has(memory)) return;
-  let free = pool.get(memory.byteLength);
-  if (!free) {
-    free = [];
-    pool.set(memory.byteLength, free);
-  }
-  if (free.length < POOL_LIMIT && !free.includes(memory)) free.push(memory);
 }
 
 /**
