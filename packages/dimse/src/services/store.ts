@@ -59,6 +59,9 @@ interface Prepared {
   readonly close?: () => Promise<void>;
 }
 
+/** Chunks read ahead of the one being sent. */
+const READ_AHEAD = 2;
+
 /**
  * The data set of an open file: the bytes already read, then chunks from `position` to `size`,
  * the next read started while the current chunk is being sent. The buffers come from a pool and
@@ -117,22 +120,28 @@ class FileChunks implements RecyclingDataSource {
     const check = () => {
       if (this.#destroyed) throw new Error('The data set source was closed before its end');
     };
+    // Reads run READ_AHEAD chunks ahead of the one being sent, so the disk is never waited for.
     let position = this.#position;
-    let next: Promise<Uint8Array> | undefined;
+    const ahead: Promise<Uint8Array>[] = [];
+    const fill = () => {
+      while (ahead.length < READ_AHEAD && position < size) {
+        ahead.push(readAt(position));
+        position += Math.min(this.#chunkSize, size - position);
+      }
+    };
     try {
-      next = position < size ? readAt(position) : undefined;
+      fill();
       if (this.#first.length > 0) yield this.#first;
-      while (next) {
-        const chunk = await next;
+      while (ahead.length > 0) {
+        const chunk = await ahead.shift()!;
         check();
-        position += chunk.length;
-        next = position < size ? readAt(position) : undefined;
+        fill();
         yield chunk;
         check();
       }
     } finally {
-      // A read still running when the consumer left must end before the file is closed.
-      await next?.catch(() => undefined);
+      // Reads still running when the consumer left must end before the file is closed.
+      await Promise.all(ahead.map((reading) => reading.catch(() => undefined)));
       await this.#close();
     }
   }
