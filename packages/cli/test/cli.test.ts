@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { encodeDataset, encodeFileMetaInformation, generateSampleStudy, parsePart10Header, TransferSyntax } from '@dimse-rx/dimse';
 import { decodePdu, encodePdu } from '@dimse-rx/pdu';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { acceptAll } from '../../association/test/support.js';
 import { main } from '../src/main.js';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -225,17 +226,7 @@ describe('dimse-rx echo, store and storescp', () => {
       socket.once('data', (bytes) => {
         const rq = decodePdu(bytes);
         if (rq.type !== 'AssociateRq') throw new Error(`expected an A-ASSOCIATE-RQ, got ${rq.type}`);
-        socket.write(
-          encodePdu({
-            type: 'AssociateAc',
-            protocolVersion: 1,
-            calledAeTitle: rq.calledAeTitle,
-            callingAeTitle: rq.callingAeTitle,
-            applicationContextName: rq.applicationContextName,
-            presentationContexts: rq.presentationContexts.map((pc) => ({ id: pc.id, result: 0, transferSyntax: pc.transferSyntaxes[0]! })),
-            userInformation: [{ type: 'MaximumLength', maximumLength: 16384 }],
-          }),
-        );
+        socket.write(encodePdu(acceptAll(rq)));
         socket.on('data', (more) => {
           // An A-ABORT PDU (type 0x07) from the command line giving up.
           if (more.includes(Buffer.from([0x07, 0x00, 0x00, 0x00, 0x00, 0x04]))) aborted = true;

@@ -244,22 +244,38 @@ function writeAssociate(w: Writer, pdu: AssociateRq | AssociateAc): void {
   }
 }
 
-/** P-DATA-TF is the hot path: its size is known up front, so it is written in one buffer. */
-function encodePData(pdu: PDataTf): Buffer {
+/** The length field of a P-DATA-TF (9.3.5): its PDV items, checked to fit 32 bits. */
+function pdataLength(pdu: PDataTf): number {
   if (pdu.pdvs.length === 0) throw new RangeError('P-DATA-TF needs at least one PDV');
-  let size = 6;
-  for (const pdv of pdu.pdvs) size += 6 + pdv.value.length;
-  if (size - 6 > 0xffffffff) throw new RangeError('P-DATA-TF longer than its 32-bit length field can say');
-  const out = Buffer.allocUnsafe(size);
+  let length = 0;
+  for (const pdv of pdu.pdvs) length += 6 + pdv.value.length;
+  if (length > 0xffffffff) throw new RangeError('P-DATA-TF longer than its 32-bit length field can say');
+  return length;
+}
+
+/** 9.3.5: PDU type, reserved, PDU length, at the start of `out`. */
+function writePDataHeader(out: Buffer, length: number): void {
   out[0] = PduType.PDataTf;
   out[1] = 0;
-  out.writeUInt32BE(size - 6, 2);
+  out.writeUInt32BE(length, 2);
+}
+
+/** 9.3.5.1: a PDV item header at `o`: item length, presentation context ID, message control header. */
+function writePdvHeader(out: Buffer, o: number, pdv: PDataTf['pdvs'][number]): void {
+  checkContextId(pdv.presentationContextId);
+  out.writeUInt32BE(pdv.value.length + 2, o);
+  out[o + 4] = pdv.presentationContextId;
+  out[o + 5] = (pdv.command ? 0x01 : 0) | (pdv.last ? 0x02 : 0);
+}
+
+/** P-DATA-TF is the hot path: its size is known up front, so it is written in one buffer. */
+function encodePData(pdu: PDataTf): Buffer {
+  const length = pdataLength(pdu);
+  const out = Buffer.allocUnsafe(6 + length);
+  writePDataHeader(out, length);
   let o = 6;
   for (const pdv of pdu.pdvs) {
-    checkContextId(pdv.presentationContextId);
-    out.writeUInt32BE(pdv.value.length + 2, o);
-    out[o + 4] = pdv.presentationContextId;
-    out[o + 5] = (pdv.command ? 0x01 : 0) | (pdv.last ? 0x02 : 0);
+    writePdvHeader(out, o, pdv);
     out.set(pdv.value, o + 6);
     o += 6 + pdv.value.length;
   }
@@ -272,31 +288,19 @@ function encodePData(pdu: PDataTf): Buffer {
  * values is copied: only the headers are allocated (a few bytes, from Node's shared pool).
  */
 function encodePDataParts(pdu: PDataTf): Uint8Array[] {
-  if (pdu.pdvs.length === 0) throw new RangeError('P-DATA-TF needs at least one PDV');
-  let size = 0;
-  for (const pdv of pdu.pdvs) size += 6 + pdv.value.length;
-  if (size > 0xffffffff) throw new RangeError('P-DATA-TF longer than its 32-bit length field can say');
   const headers = Buffer.allocUnsafe(6 + 6 * pdu.pdvs.length);
-  headers[0] = PduType.PDataTf;
-  headers[1] = 0;
-  headers.writeUInt32BE(size, 2);
+  writePDataHeader(headers, pdataLength(pdu));
   if (pdu.pdvs.length === 1) {
     // The usual case, a data fragment: one header, one value.
     const pdv = pdu.pdvs[0]!;
-    checkContextId(pdv.presentationContextId);
-    headers.writeUInt32BE(pdv.value.length + 2, 6);
-    headers[10] = pdv.presentationContextId;
-    headers[11] = (pdv.command ? 0x01 : 0) | (pdv.last ? 0x02 : 0);
+    writePdvHeader(headers, 6, pdv);
     return pdv.value.length > 0 ? [headers, pdv.value] : [headers];
   }
   const parts: Uint8Array[] = [];
   let start = 0;
   let o = 6;
   for (const pdv of pdu.pdvs) {
-    checkContextId(pdv.presentationContextId);
-    headers.writeUInt32BE(pdv.value.length + 2, o);
-    headers[o + 4] = pdv.presentationContextId;
-    headers[o + 5] = (pdv.command ? 0x01 : 0) | (pdv.last ? 0x02 : 0);
+    writePdvHeader(headers, o, pdv);
     o += 6;
     parts.push(headers.subarray(start, o));
     if (pdv.value.length > 0) parts.push(pdv.value);
