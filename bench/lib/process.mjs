@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 /** How often VmHWM is read, ms. */
 const POLL_MS = 25;
-/** Output kept from each stream, for error messages and checks. */
+/** Output kept from each stream (its last characters), for error messages and checks. */
 const KEEP_CHARS = 64 * 1024;
 
 const live = new Set();
@@ -51,7 +51,11 @@ export class Child {
     this.child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.pid = this.child.pid;
     live.add(this.child);
-    const keep = (text, chunk) => (text.length < KEEP_CHARS ? text + chunk : text);
+    // The end is what matters (summaries, errors); a server's first line is matched as it comes.
+    const keep = (text, chunk) => {
+      const joined = text + chunk;
+      return joined.length <= KEEP_CHARS ? joined : joined.slice(-KEEP_CHARS);
+    };
     this.child.stdout.setEncoding('utf8').on('data', (chunk) => {
       this.stdout = keep(this.stdout, chunk);
     });
