@@ -1,4 +1,4 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
 import { Observable } from 'rxjs';
 import { ConnectionError } from '../errors.js';
@@ -15,7 +15,8 @@ export function connectTransport(host: string, port: number, tls?: boolean | Con
     let connected = false;
     const secure = tls === true ? {} : tls || undefined;
     const socket: Socket = secure
-      ? tlsConnect({ servername: host, ...secure, host, port }, () => onConnect())
+      ? // SNI names a host, never an address (RFC 6066 3; Node warns on an IP, DEP0123).
+        tlsConnect({ ...(isIP(host) === 0 ? { servername: host } : {}), ...secure, host, port }, () => onConnect())
       : netConnect({ host, port }, () => onConnect());
     const onConnect = () => {
       connected = true;
