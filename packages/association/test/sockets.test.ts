@@ -4,8 +4,7 @@
  * the peer closes the connection in each state or sends bad input, and the timers. The peer is
  * either our own other side or a raw node:net peer that writes PDUs built with encodePdu.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -35,6 +34,7 @@ import {
   IMPLICIT_LE,
   JPEG_BASELINE,
   MR_IMAGE_STORAGE,
+  makeCertificate,
   rawConnect,
   rawServer,
   request,
@@ -728,29 +728,7 @@ describe('TLS', () => {
   let cert = '';
   beforeAll(() => {
     dir = mkdtempSync(join(tmpdir(), 'dimse-rx-tls-'));
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'rsa:2048',
-        '-nodes',
-        '-keyout',
-        join(dir, 'key.pem'),
-        '-out',
-        join(dir, 'cert.pem'),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=localhost',
-        '-addext',
-        'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      ],
-      { stdio: 'ignore' },
-    );
-    key = readFileSync(join(dir, 'key.pem'), 'utf8');
-    cert = readFileSync(join(dir, 'cert.pem'), 'utf8');
+    ({ key, cert } = makeCertificate(dir));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

@@ -3,7 +3,10 @@
  * associate(), and raw peers (a client or a server written with node:net) that send PDUs built
  * with encodePdu and read what our side writes with a PduFramer.
  */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { type AssociateOptions, type Association, associate, type Listening, type ServeOptions, serve } from '@dimse-rx/association';
 import { type AssociateAc, type AssociateRq, DICOM_APPLICATION_CONTEXT_NAME, encodePdu, type Pdu, PduFramer } from '@dimse-rx/pdu';
 import { firstValueFrom, ReplaySubject, skip, timeout } from 'rxjs';
@@ -295,4 +298,30 @@ export function acceptAll(rq: AssociateRq, maxPduLength = 16384): AssociateAc {
       { type: 'ImplementationClassUid', uid: '1.2.3.4.6' },
     ],
   };
+}
+
+/** A self-signed certificate for 127.0.0.1 and localhost, made with openssl in `dir` (valid one day). */
+export function makeCertificate(dir: string): { key: string; cert: string } {
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ],
+    { stdio: 'ignore' },
+  );
+  return { key: readFileSync(join(dir, 'key.pem'), 'utf8'), cert: readFileSync(join(dir, 'cert.pem'), 'utf8') };
 }

@@ -42,7 +42,7 @@ import {
 } from '@dimse-rx/dimse';
 import { firstValueFrom, lastValueFrom, Observable, ReplaySubject, throwError, timeout, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Cleanup, wait, within } from '../../association/test/support.js';
+import { Cleanup, makeCertificate, wait, within } from '../../association/test/support.js';
 
 const { ImplicitVrLittleEndian: ILE, ExplicitVrLittleEndian: ELE, ExplicitVrBigEndian: EBE } = TransferSyntax;
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -595,5 +595,49 @@ describe('storeAll()', () => {
     await wait(100);
     expect(await openSources()).toEqual([]);
     expect(events).not.toContain('response');
+  });
+});
+
+describe('store() over TLS', () => {
+  it('sends files whose read buffers are reused, byte for byte, when TLS encrypts what is written', async () => {
+    const dir = await tempDir();
+    const { key, cert } = makeCertificate(dir);
+    const directory = await tempDir();
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: fileSink({ directory }), tls: { key, cert } });
+    const association = await new Promise<Association>((resolve, reject) => {
+      const subscription = associate({
+        host: '127.0.0.1',
+        port,
+        callingAeTitle: CALLING,
+        calledAeTitle: 'STORE-SCP',
+        presentationContexts: storageContexts([{ sopClassUid: CT, transferSyntaxUid: ELE }]),
+        tls: { ca: cert, servername: 'localhost' },
+      }).subscribe({ next: resolve, error: reject });
+      cleanup.add(() => subscription.unsubscribe());
+    });
+    // Three files of about 1 MiB read 16 KiB at a time: each buffer comes back and is reused many times.
+    const files = [];
+    for (const [i, image] of generateSampleStudy({ images: 3, rows: 512, columns: 1024, seed: 31 }).entries()) {
+      const { file, dataSet } = part10(image, ELE);
+      const path = join(dir, `${i}.dcm`);
+      await writeFile(path, file);
+      files.push({ path, uid: image.SOPInstanceUID as string, dataSet });
+    }
+    const events = await within(
+      lastValueFrom(
+        storeMany(
+          association,
+          files.map((f) => f.path),
+          { readChunkSize: 16 * 1024 },
+        ).pipe(toArray()),
+      ),
+      20_000,
+      'storeAll over TLS',
+    );
+    expect(events.filter((e) => e.type === 'response').map((e) => e.type === 'response' && e.status.code)).toEqual([0, 0, 0]);
+    for (const file of files) {
+      const stored = await readStored(join(directory, `${file.uid}.dcm`));
+      expect(createHash('sha256').update(stored.dataSet).digest('hex')).toBe(createHash('sha256').update(file.dataSet).digest('hex'));
+    }
   });
 });
