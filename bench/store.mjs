@@ -33,6 +33,9 @@ const RSS_TARGET = 100e6;
 // execs node with the flags of the entry point's first line.
 const CLI = fileURLToPath(new URL('../node_modules/.bin/dimse-rx', import.meta.url));
 const PEER = fileURLToPath(new URL('./lib/dcmjs-peer.mjs', import.meta.url));
+const LIBRARY = fileURLToPath(new URL('./lib/library-sender.mjs', import.meta.url));
+/** Runs of the warm library sender (the first is reported apart). */
+const WARM_RUNS = Number(env.BENCH_WARM_RUNS ?? 5);
 const DCMTK_ENV = { TCP_NODELAY: '1' };
 
 // ---- senders: each returns the program to run for a port and a data set, and checks its outcome
@@ -207,6 +210,47 @@ async function runPair(pair, set, work) {
   }
 }
 
+// ---- dimse-rx as a library in a running process: the same files stored WARM_RUNS times on one association
+
+async function runWarm(receiverKey, set, work) {
+  const receiver = receivers[receiverKey];
+  const out = join(work, 'received');
+  rmSync(out, { recursive: true, force: true });
+  mkdirSync(out);
+  let server;
+  let client;
+  try {
+    server = await receiver.start(out);
+    client = new Child('dimse-rx library', process.execPath, [
+      '--max-semi-space-size=1',
+      LIBRARY,
+      String(server.port),
+      String(WARM_RUNS),
+      ...set.files,
+    ]);
+    await client.finish(TIMEOUT_MS * WARM_RUNS);
+    await server.child.stop();
+    const outcome = summaryLine(client);
+    if (!outcome || outcome.stored !== outcome.expected) return { error: `library sender: ${client.tail()}`.slice(0, 300) };
+    const [first, ...rest] = outcome.seconds;
+    return { first, warm: median(rest), senderPeakMB: mb(client.peakKiB), receiverPeakMB: mb(server.child.peakKiB) };
+  } catch (error) {
+    return { error: error.message };
+  } finally {
+    if (client?.running) client.child.kill('SIGKILL');
+    if (server?.child.running) await server.child.stop();
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+function summaryLine(child) {
+  try {
+    return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '');
+  } catch {
+    return undefined;
+  }
+}
+
 // ---- figures
 
 const median = (values) => {
@@ -365,6 +409,30 @@ try {
 
   console.log('');
   console.log(markdownTable(results));
+
+  // A service keeps its process: what one association does once Node has started and warmed up.
+  console.log('');
+  console.log(`dimse-rx as a library in a running process (${WARM_RUNS} runs of the whole set on one association):`);
+  console.log('');
+  console.log(
+    '| data | receiver | first run s | later runs s (median) | MB/s | ms per image | reference wall s (its own process start included) |',
+  );
+  console.log('|---|---|--:|--:|--:|--:|--:|');
+  const warmResults = [];
+  for (const set of sets) {
+    const reference = results.find((r) => r.set === set.key && r.pair === 'reference');
+    for (const receiverKey of ['dcmtkIgnore', 'oursDiscard']) {
+      const w = await runWarm(receiverKey, set, work);
+      warmResults.push({ set: set.key, receiver: receivers[receiverKey].name, ...w });
+      if (w.error) {
+        console.log(`| ${set.name} | ${receivers[receiverKey].name} | failed: ${w.error.replaceAll('|', '/')} | | | | |`);
+        continue;
+      }
+      console.log(
+        `| ${set.name} | ${receivers[receiverKey].name} | ${w.first.toFixed(2)} | ${w.warm.toFixed(2)} | ${(set.bytes / 1e6 / w.warm).toFixed(0)} | ${((w.warm * 1000) / set.files.length).toFixed(2)} | ${fixed(reference?.seconds, 2)} |`,
+      );
+    }
+  }
   console.log('');
   console.log(
     'MB = 10^6 bytes of Part 10 files sent; wall time from the sender starting to its exit (process start, association and release included);',
@@ -400,6 +468,7 @@ try {
       runs: RUNS,
       sets: sets.map(({ key, name, files, bytes }) => ({ key, name, files: files.length, bytes })),
       results: results.map(({ setName: _name, ...r }) => r),
+      library: warmResults,
     };
     writeFileSync(env.BENCH_OUT, `${JSON.stringify(json, null, 2)}\n`);
     console.log(`JSON written to ${env.BENCH_OUT}`);
