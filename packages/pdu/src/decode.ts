@@ -321,7 +321,10 @@ function presentationContextAc(ctx: Ctx, item: Item): PresentationContextAc {
   if (transferSyntax === undefined && result === 0) {
     fail(ctx, `Accepted presentation context ${id} lacks its transfer syntax`, item.at, AbortReason.InvalidPduParameterValue, item.type);
   }
-  return { id, result: result as PresentationContextAc['result'], transferSyntax: transferSyntax ?? '' };
+  const code = result as PresentationContextAc['result'];
+  return transferSyntax === undefined
+    ? { id, result: code, transferSyntax: '', withoutTransferSyntaxItem: true }
+    : { id, result: code, transferSyntax };
 }
 
 /** Fixed fields and variable items shared by A-ASSOCIATE-RQ and -AC, 9.3.2 and 9.3.3. */

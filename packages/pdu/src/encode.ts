@@ -233,7 +233,8 @@ function writeAssociate(w: Writer, pdu: AssociateRq | AssociateAc): void {
         w.u8(0);
         w.u8(pc.result);
         w.u8(0);
-        writeUid(w, ItemType.TransferSyntax, pc.transferSyntax, 'Transfer syntax');
+        // An accepted context always names its transfer syntax; a rejected one may not have come with one.
+        if (!(pc.withoutTransferSyntaxItem && pc.result !== 0)) writeUid(w, ItemType.TransferSyntax, pc.transferSyntax, 'Transfer syntax');
       });
     }
   }

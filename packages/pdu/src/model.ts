@@ -102,6 +102,11 @@ export interface PresentationContextAc {
   readonly result: PresentationContextResultCode;
   /** Significant only when the result is acceptance; may be empty otherwise. */
   readonly transferSyntax: string;
+  /**
+   * A rejected context that came without its Transfer Syntax Sub-Item (9.3.3.2: not tested
+   * then): it is written back without one too.
+   */
+  readonly withoutTransferSyntaxItem?: true;
 }
 
 /** An item or sub-item whose type this codec does not know: written back as it came. */

@@ -66,11 +66,20 @@ const presentationContextRq: fc.Arbitrary<PresentationContextRq> = fc
   )
   .map(([pc, reserved]) => (reserved ? { ...pc, reserved } : pc));
 
-const presentationContextAc: fc.Arbitrary<PresentationContextAc> = fc.record({
-  id: contextId,
-  result: fc.constantFrom(0 as const, 1 as const, 2 as const, 3 as const, 4 as const),
-  transferSyntax: uid,
-});
+const presentationContextAc: fc.Arbitrary<PresentationContextAc> = fc.oneof(
+  fc.record({
+    id: contextId,
+    result: fc.constantFrom(0 as const, 1 as const, 2 as const, 3 as const, 4 as const),
+    transferSyntax: uid,
+  }),
+  // A rejected context without its Transfer Syntax Sub-Item.
+  fc.record({
+    id: contextId,
+    result: fc.constantFrom(1 as const, 2 as const, 3 as const, 4 as const),
+    transferSyntax: fc.constant(''),
+    withoutTransferSyntaxItem: fc.constant(true as const),
+  }),
+);
 
 const associateCommon = {
   protocolVersion: fc.constant(1),

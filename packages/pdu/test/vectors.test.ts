@@ -182,6 +182,30 @@ const vectors: Vector[] = [
     },
   },
   {
+    name: 'A-ASSOCIATE-AC whose rejected context comes without a transfer syntax sub-item',
+    bytes: pdu(
+      0x02,
+      associateHeader('STORESCP', 'DIMSE-RX'),
+      item(0x10, ascii(APP_CONTEXT)),
+      item(0x21, u8(1), u8(0), u8(0), u8(0), item(0x40, ascii(IMPLICIT_LE))),
+      // 9.3.3.2: the sub-item is not tested when the result is not acceptance; some peers leave it out.
+      item(0x21, u8(3), u8(0), u8(3), u8(0)),
+      item(0x50, item(0x51, u32(16384))),
+    ),
+    pdu: {
+      type: 'AssociateAc',
+      protocolVersion: 1,
+      calledAeTitle: 'STORESCP',
+      callingAeTitle: 'DIMSE-RX',
+      applicationContextName: APP_CONTEXT,
+      presentationContexts: [
+        { id: 1, result: 0, transferSyntax: IMPLICIT_LE },
+        { id: 3, result: 3, transferSyntax: '', withoutTransferSyntaxItem: true },
+      ],
+      userInformation: [{ type: 'MaximumLength', maximumLength: 16384 }],
+    },
+  },
+  {
     name: 'A-ASSOCIATE-RJ permanent, service-user, called AE title not recognized',
     // 9.3.4: reserved (1), result (1), source (1), reason/diag (1)
     bytes: pdu(0x03, [0, 1, 1, 7]),
