@@ -1,7 +1,9 @@
 #!/usr/bin/env -S node --max-semi-space-size=1
 // A committed entry point, so package managers can link the binary before the build. A small young
 // generation (1 MiB semi-spaces) frees the Buffers of finished chunks at the next scavenge instead of
-// letting them pile up: lower peak memory and faster transfers (see README, Performance).
+// letting them pile up: lower peak memory and faster transfers (see README, Performance). `env -S`
+// (coreutils 8.30, BSD, macOS) is needed only to run this file directly: the shims npm and pnpm
+// install read the flag from this line and pass it to node themselves.
 import { main } from '../dist/main.js';
 
 // Servers stop on SIGINT or SIGTERM; the handlers are installed only when a server asks.

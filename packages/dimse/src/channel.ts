@@ -180,7 +180,13 @@ export class DimseChannel {
       } as Command;
       // A plain flag, not an AbortController: aborting one builds a DOMException, per request.
       const abort = { aborted: false };
-      this.#send(presentationContextId, full, options.dataSet, abort, options.onProgress).catch((error: Error) => {
+      let written = false;
+      this.#send(presentationContextId, full, {
+        ...(options.dataSet === undefined ? {} : { dataSet: options.dataSet }),
+        signal: abort,
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        onCommandWritten: () => (written = true),
+      }).catch((error: Error) => {
         this.#outstanding.delete(messageId);
         subscriber.error(error);
       });
@@ -188,6 +194,8 @@ export class DimseChannel {
         abort.aborted = true;
         if (final || !this.#outstanding.has(messageId)) return;
         this.#outstanding.delete(messageId);
+        // Only a request the peer has seen can still be answered: one never sent is just forgotten.
+        if (!written) return;
         if (!this.#ended) this.#abandoned.add(messageId);
         if (options.cancelable && !this.#ended) {
           const cancel: Command = {
@@ -195,7 +203,7 @@ export class DimseChannel {
             messageIdBeingRespondedTo: messageId,
             commandDataSetType: NO_DATA_SET,
           };
-          this.#send(presentationContextId, cancel).catch(() => undefined);
+          this.#send(presentationContextId, cancel, {}).catch(() => undefined);
         }
       };
     });
@@ -215,7 +223,16 @@ export class DimseChannel {
    * Sends one message whole: command, then data set, cut to the peer's maximum PDU length; waits
    * its turn behind the message being sent and on the socket's drain between PDUs.
    */
-  #send(id: number, command: Command, dataSet?: DataSource, signal?: Cancellation, onProgress?: (p: SendProgress) => void): Promise<void> {
+  #send(
+    id: number,
+    command: Command,
+    {
+      dataSet,
+      signal,
+      onProgress,
+      onCommandWritten,
+    }: { dataSet?: DataSource; signal?: Cancellation; onProgress?: (p: SendProgress) => void; onCommandWritten?: () => void },
+  ): Promise<void> {
     const turn = this.#sending.then(async () => {
       if (this.#ended) throw this.#ended;
       if (log.enabled)
@@ -235,7 +252,12 @@ export class DimseChannel {
         await this.#write(pdus);
       };
       try {
-        await write(f.command(encodeCommand(command), dataSet !== undefined));
+        // Given up while waiting its turn: nothing of it was written, nothing to abort.
+        if (signal?.aborted) throw new Error('Request given up before it was sent');
+        const commandPdus = f.command(encodeCommand(command), dataSet !== undefined);
+        // The command's last fragment may wait for the first data fragment: "written" once queued.
+        onCommandWritten?.();
+        await write(commandPdus);
         if (dataSet !== undefined) {
           let bytes = 0;
           const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = dataSet instanceof Uint8Array ? [dataSet] : dataSet;
@@ -287,7 +309,10 @@ export class DimseChannel {
       status: response.status,
       commandDataSetType: response.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
     } as Command;
-    return this.#send(request.presentationContextId, command, response.dataSet, signal);
+    return this.#send(request.presentationContextId, command, {
+      ...(response.dataSet === undefined ? {} : { dataSet: response.dataSet }),
+      ...(signal ? { signal } : {}),
+    });
   }
 
   #route(message: DimseMessage): void {
@@ -302,14 +327,18 @@ export class DimseChannel {
         if (!isPending(command.status)) this.#abandoned.delete(respondedTo);
         return;
       }
-      if (outstanding && message.problem) {
+      if (outstanding && message.problem?.problem === 'fields') {
         // A response without its Status (or another required field) says nothing reliable: a
-        // C-STORE without a status must not pass for stored. The request fails with the reason.
+        // C-STORE without a status must not pass for stored. The request fails with the reason;
+        // what the peer still sends for it (it may have thought it pending) is dropped.
         this.#outstanding.delete(respondedTo);
+        if (command.status === undefined || isPending(command.status)) this.#abandoned.add(respondedTo);
         message.dataSet?.chunks.subscribe({ error: () => undefined });
         outstanding.fail(new DimseProtocolError(`Malformed ${commandName(command.commandField)}: ${message.problem.message}`));
         return;
       }
+      // A data set where the response type has none (or none where it has one) changes nothing
+      // of what its Status says: the status is delivered, a data set is read and dropped by the service.
       if (!outstanding) {
         // A response to no outstanding request breaks the protocol: PS3.7 gives no status to answer it with.
         log('%s: response to message %d, which is not outstanding: aborting', this.#label, command.messageIdBeingRespondedTo);

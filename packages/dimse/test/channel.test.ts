@@ -13,9 +13,11 @@ import {
   DATA_SET_PRESENT,
   type DimseMessage,
   DimseProtocolError,
+  dimse,
   echo,
   encodeCommand,
   fragment,
+  generateSampleStudy,
   MessageAssembler,
   MessageAssemblyError,
   NO_DATA_SET,
@@ -23,6 +25,7 @@ import {
   type ScpOptions,
   type StoreRequestInfo,
   scp,
+  store,
   TransferSyntax,
   VERIFICATION_SOP_CLASS,
 } from '@dimse-rx/dimse';
@@ -374,6 +377,20 @@ const echoRsp = (respondedTo: number, status?: number): Command => ({
 });
 
 describe('DIMSE channel: responses that fail one request only', () => {
+  it('does not send a request given up on before its turn came', async () => {
+    const server = await startRawServer();
+    const client = await open(server.port, 'CLIENT');
+    const peer = await server.peer();
+    echo(client).subscribe().unsubscribe();
+    const next = firstValueFrom(echo(client));
+    // The first request the peer sees is the second one.
+    const rq = await peer.next();
+    await peer.send(1, echoRsp(rq.command.messageId!, 0));
+    expect((await within(next, 3_000, 'echo')).code).toBe(0);
+    expect(peer.received).toHaveLength(1);
+    expect(client.state).toBe('Sta6');
+  });
+
   it('fails the request with DimseProtocolError when a response has no Status, and the association goes on', async () => {
     const server = await startRawServer();
     const client = await open(server.port, 'CLIENT');
@@ -400,9 +417,10 @@ describe('DIMSE channel: responses that fail one request only', () => {
     const server = await startRawServer();
     const client = await open(server.port, 'CLIENT');
     const peer = await server.peer();
-    // Given up at once (a timeout, a take(0), a switchMap that moved on).
-    echo(client).subscribe().unsubscribe();
+    // Given up once sent (a timeout, a switchMap that moved on).
+    const givenUp = echo(client).subscribe();
     const abandoned = await peer.next();
+    givenUp.unsubscribe();
     const next = firstValueFrom(echo(client));
     const rq = await peer.next();
     // The late answer to the first, then the answer to the second.
@@ -459,5 +477,73 @@ describe('assembleMessages()', () => {
 
     const refused = lastValueFrom(from(pdus).pipe(assembleMessages({ accepted: (id) => id === 3 }), toArray()));
     await expect(refused).rejects.toBeInstanceOf(MessageAssemblyError);
+  });
+});
+
+describe('DIMSE channel: responses of the wrong shape', () => {
+  const CT_CONTEXT: ProposedContext = { abstractSyntax: CT, transferSyntaxes: [ILE] };
+
+  /** serve() accepting Verification and CT, and the client's association to it. */
+  async function rawPair() {
+    const port = new ReplaySubject<number>(1);
+    const peers = new ReplaySubject<RawDimse>();
+    const subscription = serve({
+      port: 0,
+      abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE], [CT]: [ILE] },
+      onListening: (l) => port.next(l.port),
+    }).subscribe((a) => peers.next(new RawDimse(a)));
+    cleanup.add(() => subscription.unsubscribe());
+    const client = await open(await firstValueFrom(port.pipe(timeout(2_000))), 'CLIENT', [VERIFICATION, CT_CONTEXT]);
+    return { client, peer: await firstValueFrom(peers.pipe(timeout(2_000))) };
+  }
+
+  it('drops what follows a pending response without Status, and the association goes on', async () => {
+    const { client, peer } = await rawPair();
+    const context = client.acceptedContexts.find((pc) => pc.abstractSyntax === VERIFICATION_SOP_CLASS)!;
+    const outcome = lastValueFrom(
+      dimse(client)
+        .request(context.id, { commandField: CommandField.CEchoRq, affectedSopClassUid: VERIFICATION_SOP_CLASS })
+        .pipe(toArray()),
+    ).then(
+      () => 'completed',
+      (error: unknown) => error,
+    );
+    const rq = await peer.next();
+    const id = rq.command.messageId!;
+    // No Status, then the final response the peer thought would end it.
+    await peer.send(1, echoRsp(id));
+    await peer.send(1, echoRsp(id, 0));
+    expect(await within(outcome, 3_000, 'request')).toBeInstanceOf(DimseProtocolError);
+    await wait(50);
+    expect(client.state).toBe('Sta6');
+    // The next request on the association is answered as usual.
+    const next = firstValueFrom(echo(client));
+    const rq2 = await peer.next();
+    await peer.send(1, echoRsp(rq2.command.messageId!, 0));
+    expect((await within(next, 3_000, 'echo')).code).toBe(0);
+  });
+
+  it('delivers the status of a C-STORE-RSP that carries a data set it should not, and drops the data set', async () => {
+    const { client, peer } = await rawPair();
+    const [image] = generateSampleStudy({ images: 1, rows: 8, columns: 8, seed: 3 });
+    const response = lastValueFrom(store(client, { dataset: image! }));
+    const rq = await peer.next();
+    await lastValueFrom(rq.dataSet!.collect());
+    const ct = client.acceptedContexts.find((pc) => pc.abstractSyntax === CT)!;
+    await peer.send(
+      ct.id,
+      {
+        commandField: CommandField.CStoreRsp,
+        messageIdBeingRespondedTo: rq.command.messageId!,
+        affectedSopClassUid: CT,
+        affectedSopInstanceUid: image!.SOPInstanceUID as string,
+        status: 0,
+        commandDataSetType: DATA_SET_PRESENT,
+      },
+      [Buffer.alloc(64, 1)],
+    );
+    const answer = await within(response, 3_000, 'store');
+    expect(answer.type === 'response' && answer.status.code).toBe(0);
+    expect(client.state).toBe('Sta6');
   });
 });

@@ -641,3 +641,15 @@ describe('store() over TLS', () => {
     }
   });
 });
+
+describe('store() options', () => {
+  it('refuses a read size that is not a whole number of bytes', async () => {
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: fileSink({ directory: await tempDir() }) });
+    const association = await open(port, storageContexts([{ sopClassUid: CT, transferSyntaxUid: ELE }]));
+    for (const readChunkSize of [0, -1, 1.5]) {
+      await expect(lastValueFrom(store(association, 'any.dcm', { readChunkSize }))).rejects.toThrow(/readChunkSize/);
+      await expect(lastValueFrom(storeMany(association, ['any.dcm'], { readChunkSize }))).rejects.toThrow(/readChunkSize/);
+    }
+    expect(association.state).toBe('Sta6');
+  });
+});

@@ -69,6 +69,11 @@ export class CommandError extends Error {
     message: string,
     /** The Message ID of the request, when it could be read: the peer can then get a failure response. */
     readonly messageId?: number,
+    /**
+     * What is wrong: a field the message type requires is missing (or the type is unknown), or
+     * only the data set is where it should not be (or missing where it should be).
+     */
+    readonly problem: 'fields' | 'dataSet' = 'fields',
   ) {
     super(message);
   }
@@ -253,6 +258,7 @@ export function checkCommand(command: Partial<Command>): asserts command is Comm
     throw new CommandError(
       `${name} ${expected ? 'needs' : 'cannot have'} a data set (Command Data Set Type 0x${command.commandDataSetType.toString(16)})`,
       messageId,
+      'dataSet',
     );
   }
 }

@@ -200,12 +200,8 @@ async function prepare(input: StoreInput, chunkSize: number): Promise<Prepared> 
     // One open and one read give the header and the first chunk; the rest is read on demand.
     const { header, handle, start } = await openPart10File(input, chunkSize, takeBuffer);
     let closing: Promise<void> | undefined;
-    let reading = false;
     const close = () => (closing ??= handle.close().catch(() => undefined));
-    const chunks = () => {
-      reading = true;
-      return new FileChunks(handle, start.subarray(header.dataSetOffset), start.length, header.fileSize, chunkSize, close);
-    };
+    const chunks = () => new FileChunks(handle, start.subarray(header.dataSetOffset), start.length, header.fileSize, chunkSize, close);
     return {
       sopClassUid: header.meta.mediaStorageSopClassUid,
       sopInstanceUid: header.meta.mediaStorageSopInstanceUid,
@@ -214,8 +210,9 @@ async function prepare(input: StoreInput, chunkSize: number): Promise<Prepared> 
       // Converted data goes through a transcoder, which may pass views of its input on: no recycling there.
       open: () => Readable.from(chunks(), { objectMode: false }),
       openRecycling: chunks,
-      // A source that was never read has nothing to close it: the file is closed here.
-      close: () => (reading ? Promise.resolve() : close()),
+      // Once, whoever asks first: a source destroyed before it started (a Readable not yet read)
+      // has no finally to run, and FileHandle.close waits for any read still running.
+      close,
     };
   }
   if (input instanceof Uint8Array) {
@@ -259,6 +256,10 @@ const READ_CHUNK = 1 << 20;
 
 /** Bytes read from a file at a time: a multiple of the PDV value size near READ_CHUNK. */
 function chunkSizeFor(association: Association, options: StoreOptions): number {
+  const given = options.readChunkSize;
+  if (given !== undefined && (!Number.isInteger(given) || given < 1)) {
+    throw new RangeError(`readChunkSize: ${given} is not a whole number of bytes, 1 or more`);
+  }
   const pdv = association.maxPdvValueLength;
   return options.readChunkSize ?? (Number.isFinite(pdv) && pdv < READ_CHUNK ? Math.floor(READ_CHUNK / pdv) * pdv : READ_CHUNK);
 }
@@ -407,12 +408,17 @@ export function storeAll(association: Association, inputs: readonly StoreInput[]
       current = sendPrepared(association, preparing, options).subscribe({
         next: (event) => subscriber.next({ ...event, index: i }),
         error: (error: unknown) => {
-          if (association.state !== 'Sta6') {
-            subscriber.error(error);
-            return;
-          }
-          subscriber.next({ type: 'failed', index: i, error: error instanceof Error ? error : new Error(String(error)) });
-          run();
+          // A message that failed halfway is failed first, then aborted (PS3.7 Annex E): the
+          // state is known once that has run, a microtask later.
+          void Promise.resolve().then(() => {
+            if (stopped) return;
+            if (association.state !== 'Sta6') {
+              subscriber.error(error);
+              return;
+            }
+            subscriber.next({ type: 'failed', index: i, error: error instanceof Error ? error : new Error(String(error)) });
+            run();
+          });
         },
         complete: run,
       });
