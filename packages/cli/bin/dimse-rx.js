@@ -3,8 +3,9 @@
 // generation (1 MiB semi-spaces) frees the Buffers of finished chunks at the next scavenge instead of
 // letting them pile up: lower peak memory and faster transfers (see README, Performance). `env -S`
 // (coreutils 8.30, BSD, macOS) is needed only to run this file directly: the shims npm and pnpm
-// install read the flag from this line and pass it to node themselves.
-import { main } from '../dist/main.js';
+// install read the flag from this line and pass it to node themselves. It loads the bundle the
+// build makes of dist/ (scripts/bundle.mjs): one module to read instead of hundreds.
+import { main } from '../dist/dimse-rx.bundle.js';
 
 // Servers stop on SIGINT or SIGTERM; the handlers are installed only when a server asks.
 const stop = () =>
