@@ -165,9 +165,12 @@ const PAIRS = [
 
 // ---- one transfer
 
-async function runPair(pair, set, work) {
-  const sender = senders[pair.sender];
-  const receiver = receivers[pair.receiver];
+/**
+ * Starts `receiver`, then the sender `start` makes for its port; waits for the sender, stops the
+ * receiver and gives both to `inspect`. Whatever happens, both are gone afterwards and so is what
+ * the receiver wrote. A failure gives `failed(error, client, server)`.
+ */
+async function withPeers(receiver, work, start, inspect, failed) {
   const out = join(work, 'received');
   rmSync(out, { recursive: true, force: true });
   mkdirSync(out);
@@ -175,72 +178,87 @@ async function runPair(pair, set, work) {
   let client;
   try {
     server = await receiver.start(out);
-    const [command, args, childEnv] = sender.command(server.port, set);
-    client = new Child(sender.name, command, args, childEnv);
-    await client.finish(sender.timeoutMs ?? TIMEOUT_MS);
+    const started = start(server.port);
+    client = started.child;
+    await client.finish(started.timeoutMs);
     await server.child.stop();
-    const result = {
-      wallMs: client.wallMs,
-      senderPeakKiB: client.peakKiB,
-      receiverPeakKiB: server.child.peakKiB,
-      transferSeconds: sender.transferSeconds?.(client),
-    };
-    if (client.timedOut) return { ...result, error: `timed out after ${Math.round(client.wallMs / 1000)} s` };
-    if (client.code !== 0)
-      return { ...result, error: `${sender.name} exit ${client.code ?? client.signal}: ${client.tail()}`.slice(0, 300) };
-    const problem = sender.check(client, set);
-    if (problem) return { ...result, error: `${sender.name}: ${problem}`.slice(0, 300) };
-    if (receiver.writes) {
-      const written = readdirSync(out).filter((name) => !name.startsWith('.'));
-      const bytes = written.reduce((n, name) => n + statSync(join(out, name)).size, 0);
-      if (written.length !== set.files.length) return { ...result, error: `${written.length} files written of ${set.files.length}` };
-      if (bytes < set.pixelBytes) return { ...result, error: `${bytes} bytes written, less than the ${set.pixelBytes} of pixel data` };
-    }
-    return result;
+    return inspect(client, server, out);
   } catch (error) {
-    return { wallMs: NaN, senderPeakKiB: client?.peakKiB ?? 0, receiverPeakKiB: server?.child.peakKiB ?? 0, error: error.message };
+    return failed(error, client, server);
   } finally {
     if (client?.running) client.child.kill('SIGKILL');
     if (server?.child.running) await server.child.stop();
     if (receiver.writes) {
       // What the receiver left in the page cache is written back now, not during the next run.
       spawnSync('sync');
-      rmSync(out, { recursive: true, force: true });
     }
+    rmSync(out, { recursive: true, force: true });
   }
+}
+
+function runPair(pair, set, work) {
+  const sender = senders[pair.sender];
+  const receiver = receivers[pair.receiver];
+  return withPeers(
+    receiver,
+    work,
+    (port) => {
+      const [command, args, childEnv] = sender.command(port, set);
+      return { child: new Child(sender.name, command, args, childEnv), timeoutMs: sender.timeoutMs ?? TIMEOUT_MS };
+    },
+    (client, server, out) => {
+      const result = {
+        wallMs: client.wallMs,
+        senderPeakKiB: client.peakKiB,
+        receiverPeakKiB: server.child.peakKiB,
+        transferSeconds: sender.transferSeconds?.(client),
+      };
+      if (client.timedOut) return { ...result, error: `timed out after ${Math.round(client.wallMs / 1000)} s` };
+      if (client.code !== 0)
+        return { ...result, error: `${sender.name} exit ${client.code ?? client.signal}: ${client.tail()}`.slice(0, 300) };
+      const problem = sender.check(client, set);
+      if (problem) return { ...result, error: `${sender.name}: ${problem}`.slice(0, 300) };
+      if (receiver.writes) {
+        const written = readdirSync(out).filter((name) => !name.startsWith('.'));
+        const bytes = written.reduce((n, name) => n + statSync(join(out, name)).size, 0);
+        if (written.length !== set.files.length) return { ...result, error: `${written.length} files written of ${set.files.length}` };
+        if (bytes < set.pixelBytes) return { ...result, error: `${bytes} bytes written, less than the ${set.pixelBytes} of pixel data` };
+      }
+      return result;
+    },
+    (error, client, server) => ({
+      wallMs: NaN,
+      senderPeakKiB: client?.peakKiB ?? 0,
+      receiverPeakKiB: server?.child.peakKiB ?? 0,
+      error: error.message,
+    }),
+  );
 }
 
 // ---- dimse-rx as a library in a running process: the same files stored WARM_RUNS times on one association
 
-async function runWarm(receiverKey, set, work) {
-  const receiver = receivers[receiverKey];
-  const out = join(work, 'received');
-  rmSync(out, { recursive: true, force: true });
-  mkdirSync(out);
-  let server;
-  let client;
-  try {
-    server = await receiver.start(out);
-    client = new Child('dimse-rx library', process.execPath, [
-      '--max-semi-space-size=1',
-      LIBRARY,
-      String(server.port),
-      String(WARM_RUNS),
-      ...set.files,
-    ]);
-    await client.finish(TIMEOUT_MS * WARM_RUNS);
-    await server.child.stop();
-    const outcome = summaryLine(client);
-    if (!outcome || outcome.stored !== outcome.expected) return { error: `library sender: ${client.tail()}`.slice(0, 300) };
-    const [first, ...rest] = outcome.seconds;
-    return { first, warm: median(rest), senderPeakMB: mb(client.peakKiB), receiverPeakMB: mb(server.child.peakKiB) };
-  } catch (error) {
-    return { error: error.message };
-  } finally {
-    if (client?.running) client.child.kill('SIGKILL');
-    if (server?.child.running) await server.child.stop();
-    rmSync(out, { recursive: true, force: true });
-  }
+function runWarm(receiverKey, set, work) {
+  return withPeers(
+    receivers[receiverKey],
+    work,
+    (port) => ({
+      child: new Child('dimse-rx library', process.execPath, [
+        '--max-semi-space-size=1',
+        LIBRARY,
+        String(port),
+        String(WARM_RUNS),
+        ...set.files,
+      ]),
+      timeoutMs: TIMEOUT_MS * WARM_RUNS,
+    }),
+    (client, server) => {
+      const outcome = summaryLine(client);
+      if (!outcome || outcome.stored !== outcome.expected) return { error: `library sender: ${client.tail()}`.slice(0, 300) };
+      const [first, ...rest] = outcome.seconds;
+      return { first, warm: median(rest), senderPeakMB: mb(client.peakKiB), receiverPeakMB: mb(server.child.peakKiB) };
+    },
+    (error) => ({ error: error.message }),
+  );
 }
 
 function summaryLine(child) {

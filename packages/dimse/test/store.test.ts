@@ -8,6 +8,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import {
@@ -69,7 +70,7 @@ async function startScp(options: Omit<ScpOptions, 'port' | 'onListening'>): Prom
 }
 
 /** An association to `port`, released (or aborted) after the test. */
-function open(port: number, presentationContexts: readonly ProposedContext[]): Promise<Association> {
+function open(port: number, presentationContexts: readonly ProposedContext[], tls?: ConnectionOptions): Promise<Association> {
   return new Promise<Association>((resolve, reject) => {
     const subscription = associate({
       host: '127.0.0.1',
@@ -77,6 +78,7 @@ function open(port: number, presentationContexts: readonly ProposedContext[]): P
       callingAeTitle: CALLING,
       calledAeTitle: 'STORE-SCP',
       presentationContexts,
+      ...(tls ? { tls } : {}),
     }).subscribe({ next: resolve, error: reject });
     cleanup.add(() => subscription.unsubscribe());
   });
@@ -604,16 +606,9 @@ describe('store() over TLS', () => {
     const { key, cert } = makeCertificate(dir);
     const directory = await tempDir();
     const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: fileSink({ directory }), tls: { key, cert } });
-    const association = await new Promise<Association>((resolve, reject) => {
-      const subscription = associate({
-        host: '127.0.0.1',
-        port,
-        callingAeTitle: CALLING,
-        calledAeTitle: 'STORE-SCP',
-        presentationContexts: storageContexts([{ sopClassUid: CT, transferSyntaxUid: ELE }]),
-        tls: { ca: cert, servername: 'localhost' },
-      }).subscribe({ next: resolve, error: reject });
-      cleanup.add(() => subscription.unsubscribe());
+    const association = await open(port, storageContexts([{ sopClassUid: CT, transferSyntaxUid: ELE }]), {
+      ca: cert,
+      servername: 'localhost',
     });
     // Three files of about 1 MiB read 16 KiB at a time: each buffer comes back and is reused many times.
     const files = [];
