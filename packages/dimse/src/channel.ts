@@ -64,6 +64,15 @@ export class DimseProtocolError extends Error {
   override readonly name = 'DimseProtocolError';
 }
 
+/** The DIMSE-C requests, whose Affected SOP Class UID is their context's abstract syntax (PS3.7 9.3). */
+const DIMSE_C_REQUESTS: ReadonlySet<number> = new Set([
+  CommandField.CStoreRq,
+  CommandField.CEchoRq,
+  CommandField.CFindRq,
+  CommandField.CGetRq,
+  CommandField.CMoveRq,
+]);
+
 const isPending = (status: number | undefined) => status === Status.Pending || status === Status.PendingWithWarnings;
 
 /** Answered to requests whose command lacks what its type requires, or that nobody handles. */
@@ -318,6 +327,13 @@ export class DimseChannel {
   #route(message: DimseMessage): void {
     const { command } = message;
     if (log.enabled) log('%s: received %s', this.#label, commandName(command.commandField));
+    if (command.commandField === undefined) {
+      // Neither a request to answer nor a response to route: nothing DIMSE can say to it.
+      if (log.enabled) log('%s: a command without Command Field: aborting', this.#label);
+      this.#end(new Error('A command without Command Field (0000,0100)'));
+      this.association.abort();
+      return;
+    }
     if (isResponse(command.commandField)) {
       const respondedTo = command.messageIdBeingRespondedTo ?? -1;
       const outstanding = this.#outstanding.get(respondedTo);
@@ -368,6 +384,28 @@ export class DimseChannel {
     }
     const context = this.association.acceptedContexts.find((pc) => pc.id === message.presentationContextId)!;
     const handler = this.#handlers.get(command.commandField);
+    // A DIMSE-C request is about the SOP class its context was negotiated for: one sent on
+    // another context (a C-STORE of CT on the Verification context) is not handled, but refused.
+    const wrongContext =
+      DIMSE_C_REQUESTS.has(command.commandField) &&
+      command.affectedSopClassUid !== undefined &&
+      command.affectedSopClassUid !== context.abstractSyntax;
+    if (wrongContext && !message.problem) {
+      const errorComment = `SOP class not that of presentation context ${context.id}`;
+      if (log.enabled)
+        log(
+          '%s: %s of %s on context %d (%s): 0x0122',
+          this.#label,
+          commandName(command.commandField),
+          command.affectedSopClassUid,
+          context.id,
+          context.abstractSyntax,
+        );
+      const answer = () => this.respond(message, { status: Status.SopClassNotSupported, fields: { errorComment } }).catch(() => undefined);
+      if (message.dataSet) message.dataSet.chunks.subscribe({ complete: answer, error: () => undefined });
+      else void answer();
+      return;
+    }
     if (message.problem || !handler) {
       const status = message.problem
         ? message.problem.message.startsWith('Unrecognized')
@@ -375,7 +413,8 @@ export class DimseChannel {
           : Status.MistypedArgument
         : (NO_HANDLER_STATUS[command.commandField] ?? Status.UnrecognizedOperation);
       const errorComment = (message.problem?.message ?? `No handler for ${commandName(command.commandField)}`).slice(0, 64);
-      log('%s: answering %s with 0x%s: %s', this.#label, commandName(command.commandField), status.toString(16), errorComment);
+      if (log.enabled)
+        log('%s: answering %s with 0x%s: %s', this.#label, commandName(command.commandField), status.toString(16), errorComment);
       // The data set is read to its end before the answer, so the next message can follow.
       const answer = () => this.respond(message, { status, fields: { errorComment } }).catch(() => undefined);
       if (message.dataSet) message.dataSet.chunks.subscribe({ complete: answer, error: () => undefined });
@@ -393,7 +432,7 @@ export class DimseChannel {
         responses = responses.then(() => this.respond(message, response, abort)).catch(() => undefined);
       },
       error: (error: Error) => {
-        log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), error.message);
+        if (log.enabled) log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), error.message);
         finalSent = true;
         const status = command.commandField === CommandField.CStoreRq ? Status.RefusedOutOfResources : Status.ProcessingFailure;
         responses = responses

@@ -29,7 +29,8 @@ import {
   TransferSyntax,
   VERIFICATION_SOP_CLASS,
 } from '@dimse-rx/dimse';
-import { firstValueFrom, from, lastValueFrom, ReplaySubject, skip, timeout, toArray } from 'rxjs';
+import fc from 'fast-check';
+import { firstValueFrom, from, lastValueFrom, Observable, ReplaySubject, skip, timeout, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup, wait, within } from '../../association/test/support.js';
 
@@ -546,4 +547,119 @@ describe('DIMSE channel: responses of the wrong shape', () => {
     expect(answer.type === 'response' && answer.status.code).toBe(0);
     expect(client.state).toBe('Sta6');
   });
+});
+
+describe('DIMSE channel: requests on the wrong context', () => {
+  it('refuses with 0x0122 a C-STORE on the Verification context and a C-ECHO on a storage one, storing nothing', async () => {
+    const stored: string[] = [];
+    const server = await startScp({
+      abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE], [CT]: [ILE] },
+      store: (info) => {
+        stored.push(info.sopInstanceUid);
+        return [0];
+      },
+    });
+    const rogue = new RawDimse(await open(server.port, 'ROGUE', [VERIFICATION, { abstractSyntax: CT, transferSyntaxes: [ILE] }]));
+    await rogue.send(
+      1,
+      {
+        commandField: CommandField.CStoreRq,
+        messageId: 5,
+        affectedSopClassUid: CT,
+        affectedSopInstanceUid: '1.2.3.4.5',
+        priority: Priority.Medium,
+        commandDataSetType: DATA_SET_PRESENT,
+      },
+      [Buffer.alloc(64, 2)],
+    );
+    expect((await rogue.next()).command).toMatchObject({
+      commandField: CommandField.CStoreRsp,
+      messageIdBeingRespondedTo: 5,
+      status: 0x0122,
+    });
+    await rogue.send(3, echoRq(6));
+    expect((await rogue.next()).command).toMatchObject({
+      commandField: CommandField.CEchoRsp,
+      messageIdBeingRespondedTo: 6,
+      status: 0x0122,
+    });
+    expect(stored).toEqual([]);
+    // On their own contexts both are served.
+    expect(await firstValueFrom(echo(rogue.association))).toMatchObject({ code: 0 });
+    expect(rogue.association.state).toBe('Sta6');
+  });
+});
+
+describe('DIMSE channel: fuzzed commands', () => {
+  it('answers or aborts each of 300 mutated command sets, and the server goes on serving', async () => {
+    const stored: string[] = [];
+    const server = await startScp({
+      abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE], [CT]: [ILE] },
+      store: (info, data) =>
+        new Observable<number>((subscriber) =>
+          data.chunks.subscribe({
+            complete: () => {
+              stored.push(info.sopInstanceUid);
+              subscriber.next(0);
+              subscriber.complete();
+            },
+            error: (e: Error) => subscriber.error(e),
+          }),
+        ),
+    });
+    const bystander = await open(server.port, 'BYSTANDER');
+    const valid = [
+      encodeCommand(echoRq(1)),
+      encodeCommand({
+        commandField: CommandField.CStoreRq,
+        messageId: 2,
+        affectedSopClassUid: CT,
+        affectedSopInstanceUid: '1.2.3.4.5',
+        priority: Priority.Medium,
+        commandDataSetType: DATA_SET_PRESENT,
+      }),
+    ];
+    const mutated = fc.sample(
+      fc
+        .tuple(
+          fc.constantFrom(0, 1),
+          fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 6 }),
+          fc.nat(),
+        )
+        .map(([which, flips, cut]) => {
+          const copy = Buffer.from(valid[which]!);
+          for (const [at, value] of flips) copy[at % copy.length] = value;
+          // Now and then cut short, too. The C-ECHO goes on Verification (1), the C-STORE on CT (3).
+          return { context: which === 0 ? 1 : 3, bytes: cut % 5 === 0 ? copy.subarray(0, cut % copy.length) : copy };
+        }),
+      { numRuns: 300, seed: 4242 },
+    );
+    let rogue: RawDimse | undefined;
+    let answered = 0;
+    let aborted = 0;
+    for (const { context, bytes } of mutated) {
+      if (rogue?.association.state !== 'Sta6')
+        rogue = new RawDimse(await open(server.port, 'ROGUE', [VERIFICATION, { abstractSyntax: CT, transferSyntaxes: [ILE] }]));
+      const peer: RawDimse = rogue;
+      const before = peer.received.length;
+      // A data set follows in case the command announced one.
+      await peer.send(context, bytes, [Buffer.alloc(100, 7)]).catch(() => undefined);
+      const outcome = await Promise.race([
+        peer.next(2_000).then(() => 'answered' as const),
+        firstValueFrom(peer.association.finished).then(() => 'aborted' as const),
+      ]).catch(() => 'silent' as const);
+      if (outcome === 'answered') answered++;
+      else if (outcome === 'aborted') aborted++;
+      else {
+        // Neither: the association must still be usable (a fragment the server waits the rest of).
+        expect(peer.association.state).toBe('Sta6');
+        peer.association.abort();
+      }
+      expect(peer.received.length).toBeGreaterThanOrEqual(before);
+    }
+    expect(answered + aborted).toBeGreaterThan(200);
+    expect(answered).toBeGreaterThan(0);
+    expect(aborted).toBeGreaterThan(0);
+    await expectServing(server.port, bystander);
+  }, 60_000);
 });

@@ -38,7 +38,8 @@ const NAMES: ReadonlyMap<number, string> = new Map(
 );
 
 /** The standard's name of a command field ('C-STORE-RQ'), or a hex number for unknown ones. */
-export function commandName(field: number): string {
+export function commandName(field: number | undefined): string {
+  if (field === undefined) return 'a command without Command Field';
   return NAMES.get(field) ?? `command 0x${field.toString(16).padStart(4, '0')}`;
 }
 
