@@ -13,6 +13,7 @@ import {
   serve,
 } from '@dimse-rx/association';
 import { encodePdu } from '@dimse-rx/pdu';
+import fc from 'fast-check';
 import { EMPTY, lastValueFrom, map, mergeMap, NEVER, throwError, timer } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -296,4 +297,46 @@ describe('more of PS3.8 on real sockets', () => {
     // The raw peer never closes: our side does.
     await within(raw.closed, 1_500, 'close');
   });
+});
+
+describe('fuzzed PDUs against serve()', () => {
+  it('survives 150 connections sending mutated PDUs, before and after association, and goes on serving', async () => {
+    const server = await startServer({ ...policy, timeouts: { artim: 200 } }, cleanup);
+    const rq = Buffer.from(encodePdu(associateRq()));
+    const samples = [
+      rq,
+      Buffer.from(
+        encodePdu({ type: 'PDataTf', pdvs: [{ presentationContextId: 1, command: true, last: true, value: Buffer.alloc(40, 3) }] }),
+      ),
+      Buffer.from(encodePdu({ type: 'ReleaseRq' })),
+      Buffer.from(encodePdu({ type: 'Abort', source: 0, reason: 0 })),
+    ];
+    const cases = fc.sample(
+      fc.record({
+        associateFirst: fc.boolean(),
+        which: fc.nat({ max: samples.length - 1 }),
+        flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 5 }),
+        cut: fc.nat(),
+      }),
+      { numRuns: 150, seed: 77 },
+    );
+    let closed = 0;
+    for (const c of cases) {
+      const raw = await rawConnect(server.port, cleanup);
+      if (c.associateFirst) {
+        raw.sendBytes(rq);
+        await raw.expect('AssociateAc');
+      }
+      const bytes = Buffer.from(samples[c.which]!);
+      for (const [at, value] of c.flips) bytes[at % bytes.length] = value;
+      raw.sendBytes(c.cut % 4 === 0 ? bytes.subarray(0, c.cut % bytes.length) : bytes);
+      // Whatever the server makes of it, the test lets go after a short while.
+      await Promise.race([raw.closed, new Promise((resolve) => setTimeout(resolve, 30))]);
+      if (raw.closedAt !== undefined) closed++;
+      raw.destroy();
+    }
+    expect(closed).toBeGreaterThan(0);
+    expect(server.errors).toEqual([]);
+    await expectStillServing(server.port);
+  }, 60_000);
 });
