@@ -366,7 +366,11 @@ async function startRawServer() {
     onListening: (l) => port.next(l.port),
   }).subscribe((a) => peers.next(new RawDimse(a)));
   cleanup.add(() => subscription.unsubscribe());
-  return { port: await firstValueFrom(port.pipe(timeout(2_000))), peer: () => firstValueFrom(peers.pipe(timeout(2_000))) };
+  return {
+    port: await firstValueFrom(port.pipe(timeout(2_000))),
+    /** The server's side of the association number `index` (0 is the first). */
+    peer: (index = 0) => firstValueFrom(peers.pipe(skip(index), timeout(2_000))),
+  };
 }
 
 const echoRsp = (respondedTo: number, status?: number): Command => ({
@@ -662,4 +666,55 @@ describe('DIMSE channel: fuzzed commands', () => {
     expect(aborted).toBeGreaterThan(0);
     await expectServing(server.port, bystander);
   }, 60_000);
+});
+
+describe('DIMSE channel: fuzzed responses', () => {
+  it('ends each of 200 C-ECHOs answered with a mutated response in a status or a typed error', async () => {
+    const server = await startRawServer();
+    const outcomes = new Map<string, number>();
+    const count = (key: string) => outcomes.set(key, (outcomes.get(key) ?? 0) + 1);
+    const cases = fc.sample(
+      fc.record({
+        flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 4 }),
+        cut: fc.nat(),
+      }),
+      { numRuns: 200, seed: 99 },
+    );
+    let client: Association | undefined;
+    let peer: RawDimse | undefined;
+    let opened = 0;
+    for (const c of cases) {
+      if (client?.state !== 'Sta6') {
+        client = await open(server.port, 'CLIENT');
+        peer = await server.peer(opened++);
+      }
+      const association = client;
+      const answered = firstValueFrom(echo(association).pipe(timeout(1_000))).then(
+        (status) => `status ${status.kind}`,
+        (error: Error) => error.name,
+      );
+      const rq = await peer!.next(2_000);
+      const bytes = Buffer.from(encodeCommand(echoRsp(rq.command.messageId!, 0)));
+      for (const [at, value] of c.flips) bytes[at % bytes.length] = value;
+      await peer!.send(1, c.cut % 4 === 0 ? bytes.subarray(0, c.cut % bytes.length) : bytes).catch(() => undefined);
+      const outcome = await answered;
+      count(outcome);
+      // Whatever came back is one of these: nothing else may come out.
+      expect([
+        'status success',
+        'status warning',
+        'status failure',
+        'status cancel',
+        'status pending',
+        'DimseProtocolError',
+        'MessageAssemblyError',
+        'ConnectionError',
+        'AssociationAbortedError',
+        'TimeoutError',
+        'Error',
+      ]).toContain(outcome);
+      if (outcome === 'TimeoutError' && client.state === 'Sta6') client.abort();
+    }
+    expect(outcomes.size).toBeGreaterThan(1);
+  }, 90_000);
 });
