@@ -124,6 +124,15 @@ class RawDimse {
   }
 }
 
+const storeRq = (messageId: number, sopInstanceUid: string): Command => ({
+  commandField: CommandField.CStoreRq,
+  messageId,
+  affectedSopClassUid: CT,
+  affectedSopInstanceUid: sopInstanceUid,
+  priority: Priority.Medium,
+  commandDataSetType: DATA_SET_PRESENT,
+});
+
 const echoRq = (messageId: number): Command => ({
   commandField: CommandField.CEchoRq,
   messageId,
@@ -327,18 +336,7 @@ describe('DIMSE channel: requests it answers with a status', () => {
     });
 
     // C-STORE on an SCP without a storage handler: SOP class not supported, after the data set.
-    await rogue.send(
-      ct,
-      {
-        commandField: CommandField.CStoreRq,
-        messageId: 10,
-        affectedSopClassUid: CT,
-        affectedSopInstanceUid: '1.2.3.4.10',
-        priority: Priority.Medium,
-        commandDataSetType: DATA_SET_PRESENT,
-      },
-      [Buffer.alloc(40_000, 1)],
-    );
+    await rogue.send(ct, storeRq(10, '1.2.3.4.10'), [Buffer.alloc(40_000, 1)]);
     expect((await rogue.next()).command).toEqual({
       commandField: CommandField.CStoreRsp,
       messageIdBeingRespondedTo: 10,
@@ -466,14 +464,7 @@ describe('assembleMessages()', () => {
   it('turns P-DATA-TF into messages whose data sets stream in order, and errors on a rule broken', async () => {
     const data = Buffer.alloc(5000);
     for (let i = 0; i < data.length; i++) data[i] = i % 253;
-    const command = encodeCommand({
-      commandField: CommandField.CStoreRq,
-      messageId: 3,
-      affectedSopClassUid: CT,
-      affectedSopInstanceUid: '1.2.3.4',
-      priority: Priority.Medium,
-      commandDataSetType: DATA_SET_PRESENT,
-    });
+    const command = encodeCommand(storeRq(3, '1.2.3.4'));
     const pdus = fragment(1, command, [data.subarray(0, 3000), data.subarray(3000)], 1024);
     const messages = await lastValueFrom(from(pdus).pipe(assembleMessages(), toArray()));
     expect(messages).toHaveLength(1);
@@ -564,18 +555,7 @@ describe('DIMSE channel: requests on the wrong context', () => {
       },
     });
     const rogue = new RawDimse(await open(server.port, 'ROGUE', [VERIFICATION, { abstractSyntax: CT, transferSyntaxes: [ILE] }]));
-    await rogue.send(
-      1,
-      {
-        commandField: CommandField.CStoreRq,
-        messageId: 5,
-        affectedSopClassUid: CT,
-        affectedSopInstanceUid: '1.2.3.4.5',
-        priority: Priority.Medium,
-        commandDataSetType: DATA_SET_PRESENT,
-      },
-      [Buffer.alloc(64, 2)],
-    );
+    await rogue.send(1, storeRq(5, '1.2.3.4.5'), [Buffer.alloc(64, 2)]);
     expect((await rogue.next()).command).toMatchObject({
       commandField: CommandField.CStoreRsp,
       messageIdBeingRespondedTo: 5,
@@ -612,17 +592,7 @@ describe('DIMSE channel: fuzzed commands', () => {
         ),
     });
     const bystander = await open(server.port, 'BYSTANDER');
-    const valid = [
-      encodeCommand(echoRq(1)),
-      encodeCommand({
-        commandField: CommandField.CStoreRq,
-        messageId: 2,
-        affectedSopClassUid: CT,
-        affectedSopInstanceUid: '1.2.3.4.5',
-        priority: Priority.Medium,
-        commandDataSetType: DATA_SET_PRESENT,
-      }),
-    ];
+    const valid = [encodeCommand(echoRq(1)), encodeCommand(storeRq(2, '1.2.3.4.5'))];
     const mutated = fc.sample(
       fc
         .tuple(
