@@ -191,9 +191,9 @@ export class DimseChannel {
       const abort = { aborted: false };
       let written = false;
       this.#send(presentationContextId, full, {
-        ...(options.dataSet === undefined ? {} : { dataSet: options.dataSet }),
+        dataSet: options.dataSet,
         signal: abort,
-        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+        onProgress: options.onProgress,
         onCommandWritten: () => (written = true),
       }).catch((error: Error) => {
         this.#outstanding.delete(messageId);
@@ -240,7 +240,12 @@ export class DimseChannel {
       signal,
       onProgress,
       onCommandWritten,
-    }: { dataSet?: DataSource; signal?: Cancellation; onProgress?: (p: SendProgress) => void; onCommandWritten?: () => void },
+    }: {
+      dataSet?: DataSource | undefined;
+      signal?: Cancellation | undefined;
+      onProgress?: ((p: SendProgress) => void) | undefined;
+      onCommandWritten?: () => void;
+    },
   ): Promise<void> {
     const turn = this.#sending.then(async () => {
       if (this.#ended) throw this.#ended;
@@ -294,9 +299,12 @@ export class DimseChannel {
         // Half a message cannot be taken back: only an abort ends it (PS3.7 Annex E). This covers
         // a data source that fails or is destroyed (store() unsubscribed) as well as a cancel.
         if (written) {
-          // The request fails with what went wrong, not with the abort that follows.
-          if (command.messageId !== undefined) this.#outstanding.get(command.messageId)?.fail(error as Error);
+          // Taken out before the abort, so that it fails with what went wrong and not with the
+          // abort's end, and failed after it, so that whoever it tells sees the association over.
+          const outstanding = command.messageId === undefined ? undefined : this.#outstanding.get(command.messageId);
+          if (command.messageId !== undefined) this.#outstanding.delete(command.messageId);
           this.association.abort();
+          outstanding?.fail(error as Error);
         }
         throw error;
       }
@@ -318,10 +326,7 @@ export class DimseChannel {
       status: response.status,
       commandDataSetType: response.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
     } as Command;
-    return this.#send(request.presentationContextId, command, {
-      ...(response.dataSet === undefined ? {} : { dataSet: response.dataSet }),
-      ...(signal ? { signal } : {}),
-    });
+    return this.#send(request.presentationContextId, command, { dataSet: response.dataSet, signal });
   }
 
   #route(message: DimseMessage): void {
@@ -339,7 +344,7 @@ export class DimseChannel {
       const outstanding = this.#outstanding.get(respondedTo);
       if (!outstanding && this.#abandoned.has(respondedTo)) {
         if (log.enabled) log('%s: dropping the response to message %d, given up', this.#label, respondedTo);
-        message.dataSet?.chunks.subscribe({ error: () => undefined });
+        message.dataSet?.discard();
         if (!isPending(command.status)) this.#abandoned.delete(respondedTo);
         return;
       }
@@ -349,12 +354,13 @@ export class DimseChannel {
         // what the peer still sends for it (it may have thought it pending) is dropped.
         this.#outstanding.delete(respondedTo);
         if (command.status === undefined || isPending(command.status)) this.#abandoned.add(respondedTo);
-        message.dataSet?.chunks.subscribe({ error: () => undefined });
+        message.dataSet?.discard();
         outstanding.fail(new DimseProtocolError(`Malformed ${commandName(command.commandField)}: ${message.problem.message}`));
         return;
       }
-      // A data set where the response type has none (or none where it has one) changes nothing
-      // of what its Status says: the status is delivered, a data set is read and dropped by the service.
+      // A data set where the response type has none changes nothing of what its Status says: the
+      // status is delivered, the data set read and dropped here (for every service at once).
+      if (message.problem?.problem === 'dataSet') message.dataSet?.discard();
       if (!outstanding) {
         // A response to no outstanding request breaks the protocol: PS3.7 gives no status to answer it with.
         log('%s: response to message %d, which is not outstanding: aborting', this.#label, command.messageIdBeingRespondedTo);
@@ -401,9 +407,7 @@ export class DimseChannel {
           context.id,
           context.abstractSyntax,
         );
-      const answer = () => this.respond(message, { status: Status.SopClassNotSupported, fields: { errorComment } }).catch(() => undefined);
-      if (message.dataSet) message.dataSet.chunks.subscribe({ complete: answer, error: () => undefined });
-      else void answer();
+      this.#answerOnceRead(message, Status.SopClassNotSupported, errorComment);
       return;
     }
     if (message.problem || !handler) {
@@ -415,10 +419,7 @@ export class DimseChannel {
       const errorComment = (message.problem?.message ?? `No handler for ${commandName(command.commandField)}`).slice(0, 64);
       if (log.enabled)
         log('%s: answering %s with 0x%s: %s', this.#label, commandName(command.commandField), status.toString(16), errorComment);
-      // The data set is read to its end before the answer, so the next message can follow.
-      const answer = () => this.respond(message, { status, fields: { errorComment } }).catch(() => undefined);
-      if (message.dataSet) message.dataSet.chunks.subscribe({ complete: answer, error: () => undefined });
-      else void answer();
+      this.#answerOnceRead(message, status, errorComment);
       return;
     }
     const abort = { aborted: false };
@@ -427,8 +428,7 @@ export class DimseChannel {
     // defer(): a handler that throws at once fails like one whose Observable errors.
     const subscription = defer(() => handler({ message, association: this.association, presentationContext: context })).subscribe({
       next: (response) => {
-        const pending = response.status === Status.Pending || response.status === Status.PendingWithWarnings;
-        if (!pending) finalSent = true;
+        if (!isPending(response.status)) finalSent = true;
         responses = responses.then(() => this.respond(message, response, abort)).catch(() => undefined);
       },
       error: (error: Error) => {
@@ -458,6 +458,13 @@ export class DimseChannel {
         }
       });
     }
+  }
+
+  /** Answers a request that is not handled with `status`, once its data set is read to its end, so the next message can follow. */
+  #answerOnceRead(message: DimseMessage, status: number, errorComment: string): void {
+    const answer = () => this.respond(message, { status, fields: { errorComment } }).catch(() => undefined);
+    if (message.dataSet) message.dataSet.chunks.subscribe({ complete: answer, error: () => undefined });
+    else void answer();
   }
 
   #end(error: Error): void {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, readlink, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, readlink, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
@@ -562,6 +562,33 @@ describe('storeAll()', () => {
       expect(Buffer.compare(stored.dataSet, file.dataSet)).toBe(0);
     }
     expect(a!.state).toBe('Sta6');
+  });
+
+  it('errors, and stores nothing more, when a file fails halfway: the association is aborted by then', async () => {
+    const source = await tempDir();
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: fileSink({ directory: await tempDir() }) });
+    const [shrinking, next] = await Promise.all([patternFile(source, 21, 400), patternFile(source, 22, 8)]);
+    const association = await open(port, storageContexts([{ sopClassUid: CT, transferSyntaxUid: ELE }]));
+    const events: string[] = [];
+    const outcome = await within(
+      new Promise<unknown>((resolve) => {
+        storeMany(association, [shrinking!.path, next!.path], { readChunkSize: 4096 }).subscribe({
+          next: (event) => {
+            events.push(`${event.index} ${event.type}`);
+            // The file is cut short once sending has begun: a later read finds it shrunk.
+            if (event.type === 'progress' && events.length === 1) void truncate(shrinking!.path, 0);
+          },
+          error: resolve,
+          complete: () => resolve('completed'),
+        });
+      }),
+      10_000,
+      'storeAll',
+    );
+    expect(outcome).toBeInstanceOf(Error);
+    expect((outcome as Error).message).toMatch(/shrank/);
+    expect(events.filter((e) => !e.endsWith('progress'))).toEqual([]);
+    expect(association.state).not.toBe('Sta6');
   });
 
   it('closes every file it opened when unsubscribed in the middle', async () => {

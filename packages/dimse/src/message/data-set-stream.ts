@@ -81,6 +81,11 @@ export class DataSetStream {
     };
   });
 
+  /** Reads the data set to its end and drops it: one nobody wants must not hold the association. */
+  discard(): void {
+    if (!this.#taken) this.chunks.subscribe({ error: () => undefined });
+  }
+
   /** The whole data set in one buffer: for the small ones (queries, N-services), on request. */
   collect(): Observable<Buffer> {
     return this.chunks.pipe(

@@ -23,14 +23,12 @@ export function echo(association: Association): Observable<DimseStatus> {
     return throwError(() => new NoPresentationContextError('The peer did not accept Verification (1.2.840.10008.1.1)'));
   }
   return channel.request(context.id, { commandField: CommandField.CEchoRq, affectedSopClassUid: VERIFICATION_SOP_CLASS }).pipe(
-    map(({ command, dataSet }) => {
-      // A C-ECHO-RSP carries no data set; one sent anyway is read and dropped, not left to stall the association.
-      dataSet?.chunks.subscribe({ error: () => undefined });
-      return dimseStatus(command.status ?? 0, {
+    map(({ command }) =>
+      dimseStatus(command.status ?? 0, {
         errorComment: command.errorComment,
         offendingElement: command.offendingElement,
         errorId: command.errorId,
-      });
-    }),
+      }),
+    ),
   );
 }

@@ -261,7 +261,7 @@ function chunkSizeFor(association: Association, options: StoreOptions): number {
     throw new RangeError(`readChunkSize: ${given} is not a whole number of bytes, 1 or more`);
   }
   const pdv = association.maxPdvValueLength;
-  return options.readChunkSize ?? (Number.isFinite(pdv) && pdv < READ_CHUNK ? Math.floor(READ_CHUNK / pdv) * pdv : READ_CHUNK);
+  return given ?? (Number.isFinite(pdv) && pdv < READ_CHUNK ? Math.floor(READ_CHUNK / pdv) * pdv : READ_CHUNK);
 }
 
 /**
@@ -337,10 +337,8 @@ function transfer(association: Association, prepared: Prepared, options: StoreOp
       },
     )
     .pipe(
-      map(({ command, dataSet }): StoreEvent => {
-        // A C-STORE-RSP carries no data set; one sent anyway is read and dropped.
-        dataSet?.chunks.subscribe({ error: () => undefined });
-        return {
+      map(
+        ({ command }): StoreEvent => ({
           type: 'response',
           status: dimseStatus(command.status ?? 0, {
             errorComment: command.errorComment,
@@ -351,8 +349,8 @@ function transfer(association: Association, prepared: Prepared, options: StoreOp
           sopInstanceUid: prepared.sopInstanceUid,
           transferSyntaxUid: context.transferSyntax,
           converted,
-        };
-      }),
+        }),
+      ),
     );
   return new Observable<StoreEvent>((subscriber) => {
     const p = progress.subscribe(subscriber);
@@ -408,17 +406,14 @@ export function storeAll(association: Association, inputs: readonly StoreInput[]
       current = sendPrepared(association, preparing, options).subscribe({
         next: (event) => subscriber.next({ ...event, index: i }),
         error: (error: unknown) => {
-          // A message that failed halfway is failed first, then aborted (PS3.7 Annex E): the
-          // state is known once that has run, a microtask later.
-          void Promise.resolve().then(() => {
-            if (stopped) return;
-            if (association.state !== 'Sta6') {
-              subscriber.error(error);
-              return;
-            }
-            subscriber.next({ type: 'failed', index: i, error: error instanceof Error ? error : new Error(String(error)) });
-            run();
-          });
+          // A message that failed halfway has aborted the association (PS3.7 Annex E) before
+          // its request is failed: the state says whether the next input can go.
+          if (association.state !== 'Sta6') {
+            subscriber.error(error);
+            return;
+          }
+          subscriber.next({ type: 'failed', index: i, error: error instanceof Error ? error : new Error(String(error)) });
+          run();
         },
         complete: run,
       });
