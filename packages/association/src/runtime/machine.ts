@@ -315,7 +315,7 @@ export class UlMachine {
       case 'Send': {
         if (log.pdu.enabled) log.pdu('%s: sent %s', this.#options.label, summarize(effect.pdu));
         const onWritten = this.#onWritten.get(effect.pdu);
-        this.#onWritten.delete(effect.pdu);
+        if (onWritten) this.#onWritten.delete(effect.pdu);
         if (this.#transport) this.#transport.write(encodePduParts(effect.pdu), onWritten);
         else onWritten?.(new ConnectionError('No transport to send on', undefined));
         break;

@@ -62,9 +62,12 @@ export interface Output {
   readonly error: (text: string) => void;
 }
 
-/** Ends an association a command is done with: released while established, else aborted. */
-export async function letGo(association: Association): Promise<void> {
-  if (association.state === 'Sta6') {
+/**
+ * Ends an association a command is done with: released while established, aborted otherwise
+ * and after a DIMSE timeout (a peer that stopped answering would keep a release waiting too).
+ */
+export async function letGo(association: Association, error?: unknown): Promise<void> {
+  if (association.state === 'Sta6' && !(error instanceof TimeoutError)) {
     await lastValueFrom(association.release(), { defaultValue: undefined }).catch(() => undefined);
   } else {
     association.abort();

@@ -1,6 +1,6 @@
 import { type Association, associate } from '@dimse-rx/association';
 import { echo, VERIFICATION_SOP_CLASS } from '@dimse-rx/dimse';
-import { firstValueFrom, TimeoutError, timeout } from 'rxjs';
+import { firstValueFrom, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, describeError, letGo, type Output } from './common.js';
 
@@ -40,10 +40,8 @@ export async function echoCommand(args: readonly string[], out: Output): Promise
   } catch (error) {
     if (settings.json) out.json({ command: 'echo', host, port: target.port, error: describeError(error) });
     else out.error(`dimse-rx echo: ${describeError(error)}`);
-    // No association is left open behind an error: a peer that stopped answering is aborted
-    // (a release would wait for it once more), any other ends with a release.
-    if (association && error instanceof TimeoutError) association.abort();
-    else if (association) await letGo(association);
+    // No association is left open behind an error.
+    if (association) await letGo(association, error);
     return 1;
   }
 }

@@ -2,9 +2,9 @@ import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Association, associate } from '@dimse-rx/association';
 import { type Part10Header, readPart10HeaderSync, type StoreEvent, storageContexts, storeAll } from '@dimse-rx/dimse';
-import { lastValueFrom, TimeoutError, tap, timeout } from 'rxjs';
+import { lastValueFrom, tap, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
-import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
+import { COMMON_OPTIONS, commonSettings, describeError, letGo, type Output } from './common.js';
 import { Progress } from './progress.js';
 
 export const STORE_USAGE = `dimse-rx store HOST PORT PATH... [options]: C-STORE files and folders (recursively)
@@ -193,11 +193,11 @@ export async function storeCommand(args: readonly string[], out: Output, bar?: (
       // The association ended, or the peer went silent: the file in flight failed, the rest is not sent.
       const inFlight = batch[settled];
       if (inFlight) failure(inFlight, error);
-      if (error instanceof TimeoutError) association.abort();
+      await letGo(association, error);
       fatal = describeError(error);
     }
     if (fatal) break;
-    await lastValueFrom(association.release(), { defaultValue: undefined }).catch(() => undefined);
+    await letGo(association);
   }
   progress.finish();
   const notSent = files.length - stored - warnings - failed;

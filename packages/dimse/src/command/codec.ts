@@ -247,11 +247,8 @@ export function checkCommand(command: Partial<Command>): asserts command is Comm
   const required = REQUIRED[command.commandField];
   const name = commandName(command.commandField);
   if (!required) throw new CommandError(`Unrecognized ${name}`, messageId);
-  for (const field of required) {
-    if (command[field] === undefined) {
-      throw new CommandError(`${name} lacks ${required.filter((f) => command[f] === undefined).join(', ')}`, messageId);
-    }
-  }
+  const missing = required.filter((field) => command[field] === undefined);
+  if (missing.length > 0) throw new CommandError(`${name} lacks ${missing.join(', ')}`, messageId);
   const expected = DATA_SET[command.commandField];
   const present = command.commandDataSetType !== NO_DATA_SET;
   if (expected !== undefined && expected !== present) {

@@ -167,6 +167,18 @@ export function parsePart10Header(bytes: Uint8Array): Part10Header {
   return result;
 }
 
+/**
+ * A larger buffer for a header that needs `needed` bytes, the `filled` ones already read copied
+ * in: twice the size at least, never past the file. A file read whole that still needs more is
+ * truncated, and says so (no read could ever satisfy it).
+ */
+function grow(buffer: Buffer, filled: number, needed: number, size: number, path: string): Buffer {
+  if (filled >= size) throw new Part10Error(`${path}: truncated meta information (needs ${needed} bytes)`);
+  const grown = Buffer.allocUnsafe(Math.min(size, Math.max(needed, buffer.length * 2)));
+  buffer.copy(grown, 0, 0, filled);
+  return grown;
+}
+
 /** An open Part 10 file: its header, the bytes read from its start, the handle to read on with. */
 export interface OpenPart10File {
   readonly header: Part10Header;
@@ -200,9 +212,7 @@ export async function openPart10File(
       }
       const result = parse(buffer, size, path);
       if (!('needed' in result)) return { header: result, handle, start: buffer };
-      const grown = Buffer.allocUnsafe(Math.min(size, Math.max(result.needed, buffer.length * 2)));
-      buffer.copy(grown, 0, 0, filled);
-      buffer = grown;
+      buffer = grow(buffer, filled, result.needed, size, path);
     }
   } catch (error) {
     await handle.close().catch(() => undefined);
@@ -228,17 +238,14 @@ export async function readPart10Header(path: string): Promise<Part10Header> {
 export function readPart10HeaderSync(path: string): Part10Header {
   const fd = openSync(path, 'r');
   try {
-    let buffer = Buffer.allocUnsafe(FIRST_READ);
+    let buffer: Buffer = Buffer.allocUnsafe(FIRST_READ);
     let filled = readSync(fd, buffer, 0, buffer.length, 0);
     for (;;) {
       // Short of what was asked: the file ends here, and that is its size.
       const size = filled < buffer.length ? filled : fstatSync(fd).size;
       const result = parse(buffer.subarray(0, filled), size, path);
       if (!('needed' in result)) return result;
-      if (filled === size) throw new Part10Error(`${path}: truncated meta information (needs ${result.needed} bytes)`);
-      const grown = Buffer.allocUnsafe(Math.min(size, Math.max(result.needed, buffer.length * 2)));
-      buffer.copy(grown, 0, 0, filled);
-      buffer = grown;
+      buffer = grow(buffer, filled, result.needed, size, path);
       while (filled < buffer.length) {
         const n = readSync(fd, buffer, filled, buffer.length - filled, filled);
         if (n === 0) throw new Part10Error(`${path}: the file shrank while being read (${filled} of ${size} bytes)`);

@@ -87,9 +87,8 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       let fill = 0;
       /** Full blocks waiting for the disk, in order. */
       let queue: Uint8Array[] = [];
-      /** Blocks being written. */
+      /** Blocks being written (one writev at a time). */
       let inFlight = 0;
-      let writing = false;
       let position = 0;
       // Taken while the disk is behind by MAX_BLOCKS blocks: the socket waits, not memory.
       let release: (() => void) | undefined;
@@ -171,7 +170,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         }
       };
       const flush = () => {
-        if (writing || failed || finishing || !handle) return;
+        if (inFlight > 0 || failed || finishing || !handle) return;
         if (queue.length === 0 && ended && fill > 0) {
           // The last, partly filled block.
           queue.push(current.subarray(0, fill));
@@ -187,11 +186,9 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         const batch = queue;
         queue = [];
         inFlight = batch.length;
-        writing = true;
         const bytes = batch.reduce((n, b) => n + b.length, 0);
         writeAll(handle, batch, position).then(
           () => {
-            writing = false;
             inFlight = 0;
             position += bytes;
             for (const block of batch) giveBack(block);
