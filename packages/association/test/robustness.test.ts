@@ -4,14 +4,7 @@
  * options that cannot be sent, and connections that break with an error.
  */
 import { createServer, type Socket } from 'node:net';
-import {
-  type AcceptorPolicy,
-  AssociationAbortedError,
-  AssociationRejectedError,
-  AssociationTimeoutError,
-  ConnectionError,
-  serve,
-} from '@dimse-rx/association';
+import { type AcceptorPolicy, AssociationAbortedError, AssociationTimeoutError, ConnectionError, serve } from '@dimse-rx/association';
 import { encodePdu } from '@dimse-rx/pdu';
 import fc from 'fast-check';
 import { EMPTY, lastValueFrom, map, mergeMap, NEVER, throwError, timer } from 'rxjs';
@@ -21,6 +14,7 @@ import {
   associateRq,
   baseRequest,
   Cleanup,
+  expectRejected,
   IMPLICIT_LE,
   LOCALHOST,
   rawConnect,
@@ -47,13 +41,6 @@ async function expectStillServing(port: number): Promise<void> {
   const requested = request(baseRequest(port), cleanup);
   await lastValueFrom((await requested.association).release(), { defaultValue: undefined });
   expect(await requested.end).toBeUndefined();
-}
-
-async function rejection(end: Promise<Error | undefined>): Promise<[number, number, number]> {
-  const error = await within(end, 3_000, 'associate() end');
-  expect(error).toBeInstanceOf(AssociationRejectedError);
-  const { result, source, reason } = error as AssociationRejectedError;
-  return [result, source, reason];
 }
 
 describe('A-ASSOCIATE-RQs the codec refuses', () => {
@@ -90,7 +77,7 @@ describe('acceptance policies', () => {
   it.each(cases)('rejects (2, 1, 1) when the identity check %s, and keeps serving', async (_what, userIdentity) => {
     const server = await startServer({ ...policy, userIdentity }, cleanup);
     const requested = request(baseRequest(server.port), cleanup);
-    expect(await rejection(requested.end)).toEqual([2, 1, 1]);
+    await expectRejected(requested.end, 2, 1, 1);
     expect(server.associations).toHaveLength(0);
     expect(server.errors).toEqual([]);
   });
@@ -105,7 +92,7 @@ describe('acceptance policies', () => {
       cleanup,
     );
     const requested = request(baseRequest(server.port), cleanup);
-    expect(await rejection(requested.end)).toEqual([2, 1, 1]);
+    await expectRejected(requested.end, 2, 1, 1);
     expect(server.errors).toEqual([]);
   });
 
@@ -113,7 +100,7 @@ describe('acceptance policies', () => {
     const server = await startServer({ ...policy, userIdentity: () => NEVER, timeouts: { acse: 300 } }, cleanup);
     const started = performance.now();
     const requested = request(baseRequest(server.port), cleanup);
-    expect(await rejection(requested.end)).toEqual([2, 1, 1]);
+    await expectRejected(requested.end, 2, 1, 1);
     const elapsed = performance.now() - started;
     expect(elapsed).toBeGreaterThanOrEqual(250);
     expect(elapsed).toBeLessThan(2_000);
@@ -139,7 +126,7 @@ describe('acceptance policies', () => {
     const server = await startServer({ ...policy, maxAssociations: 1, userIdentity: () => timer(200).pipe(map(() => true)) }, cleanup);
     const first = request(baseRequest(server.port), cleanup);
     const second = request(baseRequest(server.port), cleanup);
-    expect(await rejection(second.end)).toEqual([2, 3, 2]);
+    await expectRejected(second.end, 2, 3, 2);
     await lastValueFrom((await first.association).release(), { defaultValue: undefined });
     expect(server.associations).toHaveLength(1);
   });
@@ -293,7 +280,7 @@ describe('more of PS3.8 on real sockets', () => {
     const raw = await peer.peer();
     await raw.expect('AssociateRq');
     raw.send({ type: 'AssociateRj', result: 2, source: 3, reason: 1 });
-    expect(await rejection(requested.end)).toEqual([2, 3, 1]);
+    await expectRejected(requested.end, 2, 3, 1);
     // The raw peer never closes: our side does.
     await within(raw.closed, 1_500, 'close');
   });

@@ -30,6 +30,7 @@ import {
   Cleanup,
   CT_IMAGE_STORAGE,
   EXPLICIT_LE,
+  expectRejected,
   finishedOf,
   IMPLICIT_LE,
   JPEG_BASELINE,
@@ -59,12 +60,6 @@ function recordStates(association: Association): StateName[] {
 
 function echoLike(value = 16): PDataTf {
   return { type: 'PDataTf', pdvs: [{ presentationContextId: 1, command: true, last: true, value: new Uint8Array(value).fill(7) }] };
-}
-
-async function expectRejected(end: Promise<Error | undefined>, result: number, source: number, reason: number): Promise<void> {
-  const error = await within(end, 3_000, 'associate() end');
-  expect(error).toBeInstanceOf(AssociationRejectedError);
-  expect(error).toMatchObject({ result, source, reason });
 }
 
 async function expectAborted(end: Promise<Error | undefined>, source: number, reason?: number): Promise<AssociationAbortedError> {

@@ -7,9 +7,18 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { type AssociateOptions, type Association, associate, type Listening, type ServeOptions, serve } from '@dimse-rx/association';
+import {
+  type AssociateOptions,
+  type Association,
+  AssociationRejectedError,
+  associate,
+  type Listening,
+  type ServeOptions,
+  serve,
+} from '@dimse-rx/association';
 import { type AssociateAc, type AssociateRq, DICOM_APPLICATION_CONTEXT_NAME, encodePdu, type Pdu, PduFramer } from '@dimse-rx/pdu';
 import { firstValueFrom, ReplaySubject, skip, timeout } from 'rxjs';
+import { expect } from 'vitest';
 
 export const VERIFICATION = '1.2.840.10008.1.1';
 export const CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2';
@@ -134,6 +143,13 @@ export function request(options: AssociateOptions, cleanup: Cleanup): Requested 
   });
   cleanup.add(() => subscription.unsubscribe());
   return { association, end, unsubscribe: () => subscription.unsubscribe() };
+}
+
+/** associate() ended with AssociationRejectedError carrying the standard's result, source and reason. */
+export async function expectRejected(end: Promise<Error | undefined>, result: number, source: number, reason: number): Promise<void> {
+  const error = await within(end, 3_000, 'associate() end');
+  expect(error).toBeInstanceOf(AssociationRejectedError);
+  expect(error).toMatchObject({ result, source, reason });
 }
 
 /** The first value `finished` emits: undefined after a release, else the error. */
