@@ -8,6 +8,13 @@ const IMPLICIT_LE = '1.2.840.10008.1.2';
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 const EXPLICIT_BE = '1.2.840.10008.1.2.2';
 const APP_CONTEXT = '1.2.840.10008.3.1.1.1';
+/** The fixed fields the association vectors share (what `associateHeader('STORESCP', 'DIMSE-RX')` encodes) and their application context. */
+const FIXED_FIELDS = {
+  protocolVersion: 1,
+  calledAeTitle: 'STORESCP',
+  callingAeTitle: 'DIMSE-RX',
+  applicationContextName: APP_CONTEXT,
+} as const;
 const STUDY_ROOT_FIND = '1.2.840.10008.5.1.4.1.2.2.1';
 const STORAGE_SERVICE = '1.2.840.10008.4.2';
 const IMPL_UID = '1.2.826.0.1.3680043.2.1143.107.104.103.115';
@@ -50,10 +57,7 @@ const vectors: Vector[] = [
     ),
     pdu: {
       type: 'AssociateRq',
-      protocolVersion: 1,
-      calledAeTitle: 'STORESCP',
-      callingAeTitle: 'DIMSE-RX',
-      applicationContextName: APP_CONTEXT,
+      ...FIXED_FIELDS,
       presentationContexts: [
         { id: 1, abstractSyntax: VERIFICATION, transferSyntaxes: [IMPLICIT_LE] },
         { id: 3, abstractSyntax: CT_IMAGE, transferSyntaxes: [EXPLICIT_LE, IMPLICIT_LE] },
@@ -159,10 +163,7 @@ const vectors: Vector[] = [
     ),
     pdu: {
       type: 'AssociateAc',
-      protocolVersion: 1,
-      calledAeTitle: 'STORESCP',
-      callingAeTitle: 'DIMSE-RX',
-      applicationContextName: APP_CONTEXT,
+      ...FIXED_FIELDS,
       presentationContexts: [
         { id: 1, result: 0, transferSyntax: IMPLICIT_LE },
         { id: 3, result: 1, transferSyntax: '' },
@@ -194,10 +195,7 @@ const vectors: Vector[] = [
     ),
     pdu: {
       type: 'AssociateAc',
-      protocolVersion: 1,
-      calledAeTitle: 'STORESCP',
-      callingAeTitle: 'DIMSE-RX',
-      applicationContextName: APP_CONTEXT,
+      ...FIXED_FIELDS,
       presentationContexts: [
         { id: 1, result: 0, transferSyntax: IMPLICIT_LE },
         { id: 3, result: 3, transferSyntax: '', withoutTransferSyntaxItem: true },
