@@ -63,13 +63,9 @@ const senders = {
     name: 'dcmjs-dimse Client',
     command: (port, set) => [process.execPath, [PEER, 'client', String(port), ...set.files], {}],
     check: (child, set) => {
-      const line = child.stdout.trim().split('\n').pop() ?? '';
-      try {
-        const outcome = JSON.parse(line);
-        return outcome.stored === set.files.length ? undefined : line;
-      } catch {
-        return child.tail();
-      }
+      const outcome = child.lastJson();
+      if (!outcome) return child.tail();
+      return outcome.stored === set.files.length ? undefined : JSON.stringify(outcome);
     },
     timeoutMs: PEER_TIMEOUT_MS,
   },
@@ -77,13 +73,8 @@ const senders = {
 
 /** The last JSON line of `dimse-rx store --json`: its summary. */
 function summaryOf(child) {
-  const line = child.stdout.trim().split('\n').at(-1) ?? '';
-  try {
-    const value = JSON.parse(line);
-    return value.summary === true ? value : undefined;
-  } catch {
-    return undefined;
-  }
+  const value = child.lastJson();
+  return value?.summary === true ? value : undefined;
 }
 
 // ---- receivers: each starts a server and resolves with its port once it accepts connections
@@ -252,21 +243,13 @@ function runWarm(receiverKey, set, work) {
       timeoutMs: TIMEOUT_MS * WARM_RUNS,
     }),
     (client, server) => {
-      const outcome = summaryLine(client);
+      const outcome = client.lastJson();
       if (!outcome || outcome.stored !== outcome.expected) return { error: `library sender: ${client.tail()}`.slice(0, 300) };
       const [first, ...rest] = outcome.seconds;
       return { first, warm: median(rest), senderPeakMB: mb(client.peakKiB), receiverPeakMB: mb(server.child.peakKiB) };
     },
     (error) => ({ error: error.message }),
   );
-}
-
-function summaryLine(child) {
-  try {
-    return JSON.parse(child.stdout.trim().split('\n').at(-1) ?? '');
-  } catch {
-    return undefined;
-  }
 }
 
 // ---- figures

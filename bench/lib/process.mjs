@@ -123,6 +123,15 @@ export class Child {
     return this;
   }
 
+  /** The last line of stdout as JSON (what the senders print last), or undefined when it is not. */
+  lastJson() {
+    try {
+      return JSON.parse(this.stdout.trim().split('\n').at(-1) ?? '');
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The last lines of stderr (or stdout), for a failure message. */
   tail(lines = 3) {
     const text = (this.stderr.trim() || this.stdout.trim()).split('\n');
