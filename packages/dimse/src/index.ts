@@ -18,6 +18,15 @@ export { CommandField, CommandTag, commandName, DATA_SET_PRESENT, isResponse, NO
 export { type DimseStatus, dimseStatus, Status, type StatusKind, statusKind, statusMeaning } from './command/status.js';
 export { DatasetCodecError, decodeDataset, encodeDataset, type NaturalizedDataset } from './dataset/codec.js';
 export {
+  type DicomFileHeader,
+  inspectDicomBytes,
+  type OpenDicomFile,
+  openDicomFile,
+  readDicomFileHeader,
+  readDicomFileHeaderSync,
+} from './dataset/dicom-file.js';
+export { type DataSetHead, DataSetHeadError, DataSetHeadReader, readDataSetHead, tagOf } from './dataset/head.js';
+export {
   encodeFileMetaInformation,
   type FileMetaInformation,
   Part10Error,
@@ -51,5 +60,6 @@ export {
   storageContexts,
   store,
   storeAll,
+  type TransferSyntaxProposal,
 } from './services/store.js';
 export { discardSink, type StorageHandler, type StoreAnswer, type StoreRequestInfo, storageRequestHandler } from './services/store-scp.js';

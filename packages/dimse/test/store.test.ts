@@ -28,6 +28,7 @@ import {
   type NaturalizedDataset,
   NoPresentationContextError,
   parsePart10Header,
+  readDicomFileHeader,
   type ScpOptions,
   type StorageHandler,
   type StoreEvent,
@@ -158,6 +159,7 @@ describe('store() into scp() with fileSink', () => {
         sopInstanceUid: image.SOPInstanceUID,
         transferSyntaxUid: ELE,
         converted: false,
+        warnings: [],
       });
       expectMonotonicProgress(progress, dataSet.length);
       const stored = await readStored(join(directory, `${image.SOPInstanceUID as string}.dcm`));
@@ -178,6 +180,77 @@ describe('store() into scp() with fileSink', () => {
     );
     expect((await readdir(directory)).sort()).toEqual([a!, b!, c!].map((i) => `${i.SOPInstanceUID as string}.dcm`).sort());
     expect(association.state).toBe('Sta6');
+    await lastValueFrom(association.release(), { defaultValue: undefined });
+  });
+
+  it('sends the SOP UIDs of the data set when the meta header disagrees, with a warning, as storescu does', async () => {
+    const directory = await tempDir();
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: fileSink({ directory }) });
+    const [image] = generateSampleStudy({ images: 1, rows: 16, columns: 16, seed: 21 });
+    const dataSet = encodeDataset(image!, ELE);
+    const meta = encodeFileMetaInformation({
+      mediaStorageSopClassUid: '1.2.840.10008.5.1.4.1.1.4',
+      mediaStorageSopInstanceUid: '1.2.3.4',
+      transferSyntaxUid: ELE,
+    });
+    const path = join(await tempDir(), 'disagreeing.dcm');
+    await writeFile(path, Buffer.concat([meta, dataSet]));
+    const header = await readDicomFileHeader(path);
+    expect(header.sopClassUid).toBe(CT);
+    const association = await open(port, storageContexts([header]));
+    const { response } = await storeAll(association, path);
+    expect(response).toMatchObject({ status: { code: 0 }, sopClassUid: CT, sopInstanceUid: image!.SOPInstanceUID });
+    expect(response.warnings).toEqual([expect.stringContaining('(0002,0002)'), expect.stringContaining('(0002,0003) 1.2.3.4')]);
+    const stored = await readStored(join(directory, `${image!.SOPInstanceUID as string}.dcm`));
+    expect(stored.meta.mediaStorageSopInstanceUid).toBe(image!.SOPInstanceUID);
+    expect(Buffer.compare(stored.dataSet, dataSet)).toBe(0);
+    await lastValueFrom(association.release(), { defaultValue: undefined });
+  });
+
+  it.each([
+    ['Implicit VR Little Endian', ILE],
+    ['Explicit VR Little Endian', ELE],
+  ])('sends a file without a Part 10 header, its transfer syntax (%s) detected from its first element', async (_name, syntax) => {
+    const directory = await tempDir();
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE, ILE] }, store: fileSink({ directory }) });
+    const [image] = generateSampleStudy({ images: 1, rows: 16, columns: 16, seed: 22 });
+    const dataSet = encodeDataset(image!, syntax);
+    const path = join(await tempDir(), 'bare');
+    await writeFile(path, dataSet);
+    const header = await readDicomFileHeader(path);
+    const association = await open(port, storageContexts([header], { propose: 'own' }));
+    const { response } = await storeAll(association, path);
+    expect(response).toMatchObject({ status: { code: 0 }, transferSyntaxUid: syntax, converted: false });
+    expect(response.warnings).toEqual([expect.stringContaining('no Part 10 header')]);
+    const stored = await readStored(join(directory, `${image!.SOPInstanceUID as string}.dcm`));
+    expect(stored.meta.transferSyntaxUid).toBe(syntax);
+    expect(Buffer.compare(stored.dataSet, dataSet)).toBe(0);
+    await lastValueFrom(association.release(), { defaultValue: undefined });
+  });
+
+  it('proposes the own syntax alone first and uses it whatever the peer prefers; propose options shape the second context', async () => {
+    expect(storageContexts([{ sopClassUid: CT, transferSyntaxUid: ILE }], { propose: 'own' })).toEqual([
+      { abstractSyntax: CT, transferSyntaxes: [ILE] },
+    ]);
+    expect(storageContexts([{ sopClassUid: CT, transferSyntaxUid: ILE }], { propose: 'little-endian' })).toEqual([
+      { abstractSyntax: CT, transferSyntaxes: [ILE] },
+      { abstractSyntax: CT, transferSyntaxes: [ELE, ILE] },
+    ]);
+    expect(storageContexts([{ sopClassUid: CT, transferSyntaxUid: JPEG_BASELINE }])).toEqual([
+      { abstractSyntax: CT, transferSyntaxes: [JPEG_BASELINE] },
+    ]);
+    const directory = await tempDir();
+    const DEFLATE = TransferSyntax.DeflatedExplicitVrLittleEndian;
+    // A peer that prefers deflate (DCMTK's storescp +xd): the file still goes as it is.
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [DEFLATE, ELE, ILE] }, store: fileSink({ directory }) });
+    const association = await open(port, storageContexts([{ sopClassUid: CT, transferSyntaxUid: ILE }]));
+    expect(association.acceptedContexts.map((pc) => pc.transferSyntax)).toEqual([ILE, DEFLATE]);
+    const [image] = generateSampleStudy({ images: 1, rows: 16, columns: 16, seed: 23 });
+    const { file, dataSet } = part10(image!, ILE);
+    const { response } = await storeAll(association, file);
+    expect(response).toMatchObject({ status: { code: 0 }, transferSyntaxUid: ILE, converted: false });
+    const stored = await readStored(join(directory, `${image!.SOPInstanceUID as string}.dcm`));
+    expect(Buffer.compare(stored.dataSet, dataSet)).toBe(0);
     await lastValueFrom(association.release(), { defaultValue: undefined });
   });
 
@@ -224,10 +297,10 @@ describe('store() into scp() with fileSink', () => {
       store: fileSink({ directory }),
     });
     const association = await open(port, storageContexts([{ sopClassUid: CT, transferSyntaxUid: sourceSyntax }]));
-    expect(asked[0]).toEqual([
-      CT,
-      sourceSyntax,
-      ...[ELE, ILE, TransferSyntax.DeflatedExplicitVrLittleEndian, EBE].filter((t) => t !== sourceSyntax),
+    // The file's own syntax in a context of its own, then every syntax it converts to in another.
+    expect(asked).toEqual([
+      [CT, sourceSyntax],
+      [CT, ELE, ILE, TransferSyntax.DeflatedExplicitVrLittleEndian, EBE],
     ]);
     expect(association.acceptedContexts.map((pc) => pc.transferSyntax)).toEqual([ILE]);
 
@@ -260,6 +333,7 @@ describe('store() into scp() with fileSink', () => {
     expect(association.negotiation.presentationContexts.map((pc) => [pc.id, pc.accepted, pc.transferSyntax])).toEqual([
       [1, false, undefined],
       [3, true, ELE],
+      [5, true, ELE],
     ]);
     const [image] = generateSampleStudy({ images: 1, rows: 16, columns: 16, seed: 14 });
     const jpeg: NaturalizedDataset = {

@@ -60,7 +60,7 @@ const Tag = {
 } as const;
 
 /** "Not enough bytes yet": the parse needs at least `needed` bytes from the start of the file. */
-interface NeedMore {
+export interface NeedMore {
   readonly needed: number;
 }
 
@@ -75,18 +75,21 @@ function trimValue(bytes: Uint8Array): string {
  * Parses the meta group from the start of a file. `available` bytes are at hand out of a file of
  * `fileSize`; returns what more it needs when the meta group goes past what is at hand.
  */
-function parse(bytes: Uint8Array, fileSize: number, source: string): Part10Header | NeedMore {
+/** (Internal to the package: dicom-file.ts reads meta groups without a preamble too.) */
+export function parseMeta(bytes: Uint8Array, fileSize: number, source: string, metaStart = META_START): Part10Header | NeedMore {
   const fail = (what: string) => new Part10Error(`${source}: ${what}`);
-  if (fileSize < META_START) throw fail(`too short for a DICOM Part 10 file (${fileSize} bytes, needs at least ${META_START})`);
-  if (bytes.length < META_START) return { needed: META_START };
-  if (bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) {
-    throw fail(`no 'DICM' prefix at byte 128: not a DICOM Part 10 file`);
+  if (metaStart === META_START) {
+    if (fileSize < META_START) throw fail(`too short for a DICOM Part 10 file (${fileSize} bytes, needs at least ${META_START})`);
+    if (bytes.length < META_START) return { needed: META_START };
+    if (bytes[128] !== 0x44 || bytes[129] !== 0x49 || bytes[130] !== 0x43 || bytes[131] !== 0x4d) {
+      throw fail(`no 'DICM' prefix at byte 128: not a DICOM Part 10 file`);
+    }
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const values = new Map<number, Uint8Array>();
   /** End of the meta group from (0002,0000), when present. */
   let groupEnd: number | undefined;
-  let offset = META_START;
+  let offset = metaStart;
   for (;;) {
     if (groupEnd !== undefined && offset === groupEnd) break;
     if (groupEnd !== undefined && offset > groupEnd) {
@@ -123,7 +126,7 @@ function parse(bytes: Uint8Array, fileSize: number, source: string): Part10Heade
       );
     if (valueEnd > bytes.length) return { needed: valueEnd };
     const value = bytes.subarray(valueStart, valueEnd);
-    if (element === Tag.GroupLength && offset === META_START) {
+    if (element === Tag.GroupLength && offset === metaStart) {
       if (vr !== 'UL' || length !== 4)
         throw fail(`(0002,0000) File Meta Information Group Length must be UL of 4 bytes, found ${vr} of ${length}`);
       groupEnd = valueEnd + view.getUint32(valueStart, true);
@@ -161,7 +164,7 @@ const hex = (n: number) => n.toString(16).toUpperCase().padStart(4, '0');
 
 /** Reads the Part 10 header of bytes in memory (fileSize is their length). Throws Part10Error. */
 export function parsePart10Header(bytes: Uint8Array): Part10Header {
-  const result = parse(bytes, bytes.length, 'DICOM Part 10 bytes');
+  const result = parseMeta(bytes, bytes.length, 'DICOM Part 10 bytes');
   // With every byte of the file at hand, parse never asks for more.
   if ('needed' in result) throw new Part10Error(`DICOM Part 10 bytes: truncated meta information (needs ${result.needed} bytes)`);
   return result;
@@ -172,7 +175,7 @@ export function parsePart10Header(bytes: Uint8Array): Part10Header {
  * in: twice the size at least, never past the file. A file read whole that still needs more is
  * truncated, and says so (no read could ever satisfy it).
  */
-function grow(buffer: Buffer, filled: number, needed: number, size: number, path: string): Buffer {
+export function grow(buffer: Buffer, filled: number, needed: number, size: number, path: string): Buffer {
   if (filled >= size) throw new Part10Error(`${path}: truncated meta information (needs ${needed} bytes)`);
   const grown = Buffer.allocUnsafe(Math.min(size, Math.max(needed, buffer.length * 2)));
   buffer.copy(grown, 0, 0, filled);
@@ -210,7 +213,7 @@ export async function openPart10File(
         if (bytesRead === 0) throw new Part10Error(`${path}: the file shrank while being read (${filled} of ${size} bytes)`);
         filled += bytesRead;
       }
-      const result = parse(buffer, size, path);
+      const result = parseMeta(buffer, size, path);
       if (!('needed' in result)) return { header: result, handle, start: buffer };
       buffer = grow(buffer, filled, result.needed, size, path);
     }
@@ -243,7 +246,7 @@ export function readPart10HeaderSync(path: string): Part10Header {
     for (;;) {
       // Short of what was asked: the file ends here, and that is its size.
       const size = filled < buffer.length ? filled : fstatSync(fd).size;
-      const result = parse(buffer.subarray(0, filled), size, path);
+      const result = parseMeta(buffer.subarray(0, filled), size, path);
       if (!('needed' in result)) return result;
       buffer = grow(buffer, filled, result.needed, size, path);
       while (filled < buffer.length) {

@@ -6,9 +6,9 @@ import { type DataSource, dimse, type RecyclingDataSource } from '../channel.js'
 import { CommandField, Priority } from '../command/fields.js';
 import { type DimseStatus, dimseStatus } from '../command/status.js';
 import { encodeDataset, type NaturalizedDataset } from '../dataset/codec.js';
-import { openPart10File, parsePart10Header } from '../dataset/part10.js';
+import { inspectDicomBytes, openDicomFile } from '../dataset/dicom-file.js';
 import { createTranscoder } from '../dataset/transcode/index.js';
-import { TransferSyntax, transferSyntaxProperties, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dataset/transfer-syntax.js';
+import { isUncompressed, TransferSyntax, transferSyntaxProperties, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dataset/transfer-syntax.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
 import { NoPresentationContextError } from './echo.js';
 
@@ -23,6 +23,17 @@ export type StoreInput =
       /** Default: the data set's SOPInstanceUID. */
       readonly sopInstanceUid?: string;
     };
+
+/**
+ * Which transfer syntaxes `storageContexts` and `store` propose besides a data set's own (which
+ * always goes in a presentation context of its own, used whenever the peer accepts it):
+ * - `'all'` (default): a second context with every uncompressed syntax it converts to
+ *   (explicit VR little endian, implicit VR little endian, deflated, explicit VR big endian);
+ * - `'little-endian'`: the same without deflate and big endian;
+ * - `'own'`: nothing else (a peer that refuses the data set's syntax gets nothing);
+ * - a list of transfer syntax UIDs: those, in that order (compressed data never converts).
+ */
+export type TransferSyntaxProposal = 'all' | 'little-endian' | 'own' | readonly string[];
 
 export interface StoreOptions {
   readonly priority?: number;
@@ -44,6 +55,11 @@ export type StoreEvent =
       readonly transferSyntaxUid: string;
       /** True when the data set was converted from its own transfer syntax on the way. */
       readonly converted: boolean;
+      /**
+       * What was noticed about the input: a meta header whose UIDs are not the data set's (the
+       * data set's were sent), a file without a Part 10 header (its transfer syntax detected).
+       */
+      readonly warnings: readonly string[];
     };
 
 interface Prepared {
@@ -51,6 +67,7 @@ interface Prepared {
   readonly sopInstanceUid: string;
   readonly sourceSyntax: string;
   readonly totalBytes: number;
+  readonly warnings: readonly string[];
   /** Opens the data set bytes in the source syntax. */
   readonly open: () => Readable;
   /** The same bytes as chunks whose buffers are reused once sent, where the input allows. */
@@ -148,24 +165,47 @@ class FileChunks implements RecyclingDataSource {
 }
 
 /** The transfer syntaxes to propose for a data set in `transferSyntaxUid`: its own first, then the uncompressed ones it converts to. */
-export function proposedTransferSyntaxes(transferSyntaxUid: string): string[] {
-  if (transferSyntaxProperties(transferSyntaxUid).encapsulated) return [transferSyntaxUid];
-  return [transferSyntaxUid, ...UNCOMPRESSED_TRANSFER_SYNTAXES.filter((ts) => ts !== transferSyntaxUid)];
+export function proposedTransferSyntaxes(transferSyntaxUid: string, propose: TransferSyntaxProposal = 'all'): string[] {
+  return [transferSyntaxUid, ...alternativesFor(transferSyntaxUid, propose).filter((ts) => ts !== transferSyntaxUid)];
+}
+
+/** The syntaxes a data set in `transferSyntaxUid` may be converted to, as `propose` says. */
+function alternativesFor(transferSyntaxUid: string, propose: TransferSyntaxProposal): readonly string[] {
+  if (transferSyntaxProperties(transferSyntaxUid).encapsulated || propose === 'own') return [];
+  if (propose === 'all') return UNCOMPRESSED_TRANSFER_SYNTAXES;
+  if (propose === 'little-endian') return [TransferSyntax.ExplicitVrLittleEndian, TransferSyntax.ImplicitVrLittleEndian];
+  return propose.filter(isUncompressed);
 }
 
 /**
- * Presentation contexts for storing data sets of these SOP classes and transfer syntaxes: one
- * per (SOP class, transfer syntax), proposing the data set's own syntax first and, for
- * uncompressed and deflated ones, the other uncompressed syntaxes.
+ * Presentation contexts for storing data sets of these SOP classes and transfer syntaxes, as
+ * storescu proposes them: for each (SOP class, transfer syntax) a context of that syntax alone,
+ * so that a peer accepting it gets the data set as it is, whatever it prefers; and for each SOP
+ * class with uncompressed data a second context listing the syntaxes it may be converted to
+ * (see `TransferSyntaxProposal`), used only when the peer refuses the data set's own.
  */
-export function storageContexts(items: readonly { readonly sopClassUid: string; readonly transferSyntaxUid: string }[]): ProposedContext[] {
-  const seen = new Set<string>();
+export function storageContexts(
+  items: readonly { readonly sopClassUid: string; readonly transferSyntaxUid: string }[],
+  options: { readonly propose?: TransferSyntaxProposal } = {},
+): ProposedContext[] {
+  const propose = options.propose ?? 'all';
+  const own = new Set<string>();
+  const alternatives = new Map<string, string[]>();
   const contexts: ProposedContext[] = [];
   for (const { sopClassUid, transferSyntaxUid } of items) {
     const key = `${sopClassUid} ${transferSyntaxUid}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    contexts.push({ abstractSyntax: sopClassUid, transferSyntaxes: proposedTransferSyntaxes(transferSyntaxUid) });
+    if (!own.has(key)) {
+      own.add(key);
+      contexts.push({ abstractSyntax: sopClassUid, transferSyntaxes: [transferSyntaxUid] });
+    }
+    const list = alternatives.get(sopClassUid) ?? [];
+    for (const ts of alternativesFor(transferSyntaxUid, propose)) if (!list.includes(ts)) list.push(ts);
+    alternatives.set(sopClassUid, list);
+  }
+  for (const [sopClassUid, transferSyntaxes] of alternatives) {
+    // Only what the own contexts do not already propose alone is worth a context more.
+    const ownSyntaxes = contexts.filter((pc) => pc.abstractSyntax === sopClassUid).map((pc) => pc.transferSyntaxes[0]);
+    if (transferSyntaxes.some((ts) => !ownSyntaxes.includes(ts))) contexts.push({ abstractSyntax: sopClassUid, transferSyntaxes });
   }
   return contexts;
 }
@@ -185,7 +225,7 @@ function chooseContext(
       if (found) return found;
     }
   }
-  const accepted = candidates.map((pc) => pc.transferSyntax);
+  const accepted = [...new Set(candidates.map((pc) => pc.transferSyntax))];
   throw new NoPresentationContextError(
     accepted.length === 0
       ? `The peer accepted no presentation context for SOP class ${sopClassUid}`
@@ -198,15 +238,16 @@ function chooseContext(
 async function prepare(input: StoreInput, chunkSize: number): Promise<Prepared> {
   if (typeof input === 'string') {
     // One open and one read give the header and the first chunk; the rest is read on demand.
-    const { header, handle, start } = await openPart10File(input, chunkSize, takeBuffer);
+    const { header, handle, start } = await openDicomFile(input, chunkSize, takeBuffer);
     let closing: Promise<void> | undefined;
     const close = () => (closing ??= handle.close().catch(() => undefined));
     const chunks = () => new FileChunks(handle, start.subarray(header.dataSetOffset), start.length, header.fileSize, chunkSize, close);
     return {
-      sopClassUid: header.meta.mediaStorageSopClassUid,
-      sopInstanceUid: header.meta.mediaStorageSopInstanceUid,
-      sourceSyntax: header.meta.transferSyntaxUid,
+      sopClassUid: header.sopClassUid,
+      sopInstanceUid: header.sopInstanceUid,
+      sourceSyntax: header.transferSyntaxUid,
       totalBytes: header.fileSize - header.dataSetOffset,
+      warnings: header.warnings,
       // Converted data goes through a transcoder, which may pass views of its input on: no recycling there.
       open: () => Readable.from(chunks(), { objectMode: false }),
       openRecycling: chunks,
@@ -216,13 +257,14 @@ async function prepare(input: StoreInput, chunkSize: number): Promise<Prepared> 
     };
   }
   if (input instanceof Uint8Array) {
-    const header = parsePart10Header(input);
+    const header = inspectDicomBytes(input);
     const bytes = input.subarray(header.dataSetOffset);
     return {
-      sopClassUid: header.meta.mediaStorageSopClassUid,
-      sopInstanceUid: header.meta.mediaStorageSopInstanceUid,
-      sourceSyntax: header.meta.transferSyntaxUid,
+      sopClassUid: header.sopClassUid,
+      sopInstanceUid: header.sopInstanceUid,
+      sourceSyntax: header.transferSyntaxUid,
       totalBytes: bytes.length,
+      warnings: header.warnings,
       open: () => Readable.from([bytes], { objectMode: false }),
     };
   }
@@ -235,6 +277,7 @@ async function prepare(input: StoreInput, chunkSize: number): Promise<Prepared> 
     sopInstanceUid,
     sourceSyntax: TransferSyntax.ExplicitVrLittleEndian,
     totalBytes: bytes.length,
+    warnings: [],
     open: () => Readable.from([bytes], { objectMode: false }),
   };
 }
@@ -349,6 +392,7 @@ function transfer(association: Association, prepared: Prepared, options: StoreOp
           sopInstanceUid: prepared.sopInstanceUid,
           transferSyntaxUid: context.transferSyntax,
           converted,
+          warnings: prepared.warnings,
         }),
       ),
     );
