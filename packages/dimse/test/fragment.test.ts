@@ -16,6 +16,9 @@ const command = encodeCommand(store);
 const pduLength = (pdu: PDataTf) => pdu.pdvs.reduce((n, v) => n + 6 + v.value.length, 0);
 const bytesOf = (n: number, seed = 1) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
+/** The data set as sent: one zero byte of padding when its length is odd. */
+const padded = (bytes: Uint8Array) => Buffer.concat([bytes, new Uint8Array(bytes.length % 2)]);
+
 /** Splits bytes into chunks at the given sizes (cycling). */
 function chunksOf(bytes: Uint8Array, sizes: number[]): Uint8Array[] {
   const out: Uint8Array[] = [];
@@ -46,7 +49,8 @@ describe('fragmentation at the peer maximum PDU length', () => {
       const pdus = fragment(3, command, chunksOf(data, [7000, 123, 20000]), max);
       const lengths = pdus.map(pduLength);
       expect(Math.max(...lengths)).toBeLessThanOrEqual(max);
-      expect(lengths.filter((l) => l === max).length).toBeGreaterThan(0);
+      // Even PDVs make even PDUs: an odd maximum is filled up to one byte below it.
+      expect(lengths.filter((l) => l === max - (max % 2)).length).toBeGreaterThan(0);
       for (const pdu of pdus) expect(encodePdu(pdu).length - 6).toBe(pduLength(pdu));
     }
   });
@@ -99,10 +103,142 @@ describe('fragmentation at the peer maximum PDU length', () => {
           const [message, ...rest] = await reassemble(pdus.map((p) => decodePdu(encodePdu(p)) as PDataTf));
           expect(rest).toEqual([]);
           expect(message!.command).toEqual(store);
-          expect(message!.data!.equals(data)).toBe(true);
+          expect(message!.data!.equals(padded(data))).toBe(true);
         },
       ),
       { numRuns: 200 },
+    );
+  });
+});
+
+/** What a PDV holds, for comparing fragments by hand. */
+const shape = (pdu: PDataTf) =>
+  pdu.pdvs.map((v) => [v.command ? 'command' : 'data', v.last, [...(v.command ? [v.value.length] : v.value)]]);
+
+/** Chunks of the given sizes, each in an ArrayBuffer of its own (as a pool of read buffers gives them). */
+function ownChunks(bytes: Uint8Array, sizes: number[]): Uint8Array[] {
+  return chunksOf(bytes, sizes).map((chunk) => {
+    // Placed at an odd offset inside a larger buffer, as a view of a read buffer may be.
+    const buffer = new Uint8Array(chunk.length + 3);
+    buffer.set(chunk, 1);
+    return buffer.subarray(1, 1 + chunk.length);
+  });
+}
+
+describe('even fragments (DCMTK aborts with "DIMSE: Odd Fragment Length" otherwise)', () => {
+  it('carries the byte at an odd chunk end into a 2-byte fragment with the next chunk’s first byte', () => {
+    const f = new Fragmenter(1, 16384);
+    expect(f.command(command, true)).toEqual([]);
+    const pdus = [f.data(Uint8Array.of(1, 2, 3)), f.data(Uint8Array.of(4, 5)), f.data(Uint8Array.of(6)), f.end()];
+    expect(pdus.map((batch) => batch.map(shape))).toEqual([
+      [],
+      [
+        [
+          ['command', true, [command.length]],
+          ['data', false, [1, 2]],
+        ],
+      ],
+      [[['data', false, [3, 4]]]],
+      [[['data', true, [5, 6]]]],
+    ]);
+  });
+
+  it('pads a data set of odd length with one zero byte in its last fragment', () => {
+    expect(fragment(1, command, [Uint8Array.of(1, 2, 3)], 16384).map(shape)).toEqual([
+      [
+        ['command', true, [command.length]],
+        ['data', false, [1, 2]],
+        ['data', true, [3, 0]],
+      ],
+    ]);
+    expect(fragment(1, command, [Uint8Array.of(9)], 16384).map(shape)).toEqual([
+      [
+        ['command', true, [command.length]],
+        ['data', true, [9, 0]],
+      ],
+    ]);
+    // Where the last PDU is full, the padded pair goes in one of its own.
+    const size = 16384 - 12 - command.length + (16384 - 6) + 1;
+    const full = fragment(1, command, [bytesOf(size)], 16384);
+    expect(full.map(pduLength)).toEqual([16384, 16384, 8]);
+    expect(full.at(-1)!.pdvs.map((v) => [v.last, [...v.value]])).toEqual([[true, [bytesOf(size)[size - 1], 0]]]);
+  });
+
+  it('rounds the room of a PDV down to even: an odd maximum of 9 sends 2-byte values, as 8 does', () => {
+    for (const max of [8, 9]) {
+      const pdus = fragment(1, command, [bytesOf(7)], max);
+      expect(pdus.every((p) => p.pdvs.length === 1 && p.pdvs[0]!.value.length === 2)).toBe(true);
+      expect(pdus.filter((p) => p.pdvs[0]!.command)).toHaveLength(command.length / 2);
+      expect(Buffer.concat(pdus.filter((p) => !p.pdvs[0]!.command).map((p) => p.pdvs[0]!.value))).toEqual(padded(bytesOf(7)));
+    }
+  });
+
+  it('refuses a maximum PDU length that leaves no room for 2 bytes of value', () => {
+    for (const max of [1, 6, 7]) expect(() => new Fragmenter(1, max)).toThrow(RangeError);
+    expect(() => new Fragmenter(1, 7)).toThrow('(8 at least)');
+  });
+
+  it('for any chunking and maximum: even values, the bytes in order (padded when odd), last flags right, no PDU over the maximum', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 4000 }),
+        fc.oneof(fc.constant(0), fc.integer({ min: 8, max: 64 }), fc.integer({ min: 8, max: 3000 })),
+        fc.array(fc.integer({ min: 1, max: 700 }), { minLength: 1, maxLength: 6 }),
+        fc.boolean(),
+        (size, max, sizes, hasDataSet) => {
+          const data = bytesOf(size, size + 3);
+          const original = Buffer.from(data);
+          const chunks = hasDataSet ? ownChunks(data, sizes) : [];
+          const f = new Fragmenter(3, max);
+          // Each batch is encoded as it comes (the socket write); then the chunk before the one
+          // just given is scribbled over, as the channel recycles it: no PDU may still point into it.
+          const wire: Uint8Array[] = [];
+          const write = (batch: PDataTf[]) => {
+            for (const pdu of batch) wire.push(Buffer.from(encodePdu(pdu)));
+          };
+          write(f.command(command, hasDataSet));
+          let previous: Uint8Array | undefined;
+          const views: PDataTf[] = [];
+          for (const chunk of chunks) {
+            const batch = f.data(chunk);
+            views.push(...batch);
+            write(batch);
+            previous?.fill(0xee);
+            previous = chunk;
+          }
+          const last = f.end();
+          views.push(...last);
+          write(last);
+          previous?.fill(0xee);
+
+          // Values longer than a carried pair are views of the chunks, never copies.
+          const buffers = new Set(chunks.map((c) => c.buffer));
+          for (const pdv of views.flatMap((p) => p.pdvs))
+            if (!pdv.command && pdv.value.length > 2) expect(buffers.has(pdv.value.buffer)).toBe(true);
+
+          const received = wire.map((bytes) => decodePdu(bytes) as PDataTf);
+          const limit = max === 0 ? (1 << 20) + 6 : max;
+          for (const pdu of received) {
+            expect(pduLength(pdu)).toBeLessThanOrEqual(limit);
+            expect(pdu.pdvs.length).toBeGreaterThan(0);
+          }
+          const pdvs = received.flatMap((p) => p.pdvs);
+          expect(pdvs.every((v) => v.value.length % 2 === 0 && v.presentationContextId === 3)).toBe(true);
+          const commands = pdvs.filter((v) => v.command);
+          const dataPdvs = pdvs.filter((v) => !v.command);
+          // Command fragments first, then data fragments; each kind flagged last once, at its end.
+          expect(pdvs.slice(0, commands.length).every((v) => v.command)).toBe(true);
+          expect(commands.map((v) => v.last)).toEqual([...new Array(commands.length - 1).fill(false), true]);
+          expect(Buffer.concat(commands.map((v) => v.value)).equals(command)).toBe(true);
+          if (!hasDataSet) {
+            expect(dataPdvs).toEqual([]);
+            return;
+          }
+          expect(dataPdvs.map((v) => v.last)).toEqual([...new Array(dataPdvs.length - 1).fill(false), true]);
+          expect(Buffer.concat(dataPdvs.map((v) => v.value)).equals(padded(original))).toBe(true);
+        },
+      ),
+      { numRuns: 500 },
     );
   });
 });

@@ -353,6 +353,32 @@ describe('createTranscoder: element rewriting', () => {
     expect(await transcodeAnyhow(DEF, ILE, deflated)).toEqual(implicit);
   });
 
+  it('pads deflated output to even length with one zero byte, as DCMTK and pydicom write it', async () => {
+    let odd = 0;
+    let even = 0;
+    for (let n = 1; n <= 24; n++) {
+      const le = cat(ex('LE', 0x0010, 0x0010, 'PN', text('Doe^Jane'.repeat(n))), ex('LE', 0x0028, 0x0010, 'US', u16('LE', n)));
+      // zlib's own deflate of the same bytes (same level and settings as the transcoder's).
+      const stream = deflateRawSync(le);
+      if (stream.length % 2 === 1) odd++;
+      else even++;
+      for (const [from, input] of [
+        [ELE, le],
+        [ILE, cat(im(0x0010, 0x0010, text('Doe^Jane'.repeat(n))), im(0x0028, 0x0010, u16('LE', n)))],
+      ] as const) {
+        const out = await transcodeAnyhow(from, DEF, input, n);
+        expect(out.length % 2, `${n} names from ${from}`).toBe(0);
+        expect(out).toEqual(stream.length % 2 === 1 ? cat(stream, Buffer.of(0)) : stream);
+        // The padding is after the end of the deflate stream: inflating ignores it.
+        expect(inflateRawSync(out)).toEqual(le);
+        expect(await transcodeAnyhow(DEF, ELE, out, n)).toEqual(le);
+      }
+    }
+    // Both cases met: streams of odd length padded, of even length left as they are.
+    expect(odd).toBeGreaterThan(0);
+    expect(even).toBeGreaterThan(0);
+  });
+
   it('holds back when nobody reads (backpressure), for one stage and for a chain', async () => {
     // Incompressible bytes, so that deflate output is as large as its input.
     const next = random(3);
