@@ -126,7 +126,11 @@ async function writeLargeFile(path: string, pixelBytes: number, seed: number): P
 describe('fileSink: an association that ends in the middle of a data set', () => {
   it('leaves no file behind when the SCU aborts after part of the data set was sent', async () => {
     const directory = await tempDir();
-    const { port, associations } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: fileSink({ directory }) });
+    // Bytes that are no data set: the check is off, the file is written until the abort.
+    const { port, associations } = await startScp({
+      abstractSyntaxes: { [CT]: [ELE] },
+      store: fileSink({ directory, validate: false }),
+    });
     const association = await open(port);
     const states = recordStates(association);
     let stillHeldBack = true;
@@ -241,7 +245,8 @@ describe('fileSink: a disk error', () => {
     const failed = await storeResponse(association, bad);
     clearInterval(sampler);
     expect(failed.status).toMatchObject({ code: 0xa700, kind: 'failure', meaning: 'failure: refused, out of resources' });
-    expect(failed.status.errorComment).toMatch(/^Cannot store: ENOTDIR/);
+    // The kind of failure, never a path of the server's.
+    expect(failed.status.errorComment).toBe('Cannot store the data set (ENOTDIR)');
     expect(failed.status.errorComment!.length).toBeLessThanOrEqual(64);
     // What arrives after the error is dropped, not kept: far less than the data set stays referenced.
     if (gc) expect(retained).toBeLessThan(24 * MiB);
@@ -367,5 +372,86 @@ describe('fileSink: writing', () => {
     // A file system that writes nothing is an error, not a loop.
     const stuck = { writev: async () => ({ bytesWritten: 0, buffers: [] }) };
     await expect(writeAll(stuck as unknown as Parameters<typeof writeAll>[0], [Buffer.from('x')], 0)).rejects.toThrow(/Nothing written/);
+  });
+});
+
+describe('fileSink() checks what it stores', () => {
+  /** A C-STORE-RQ with these UIDs and raw data set bytes; the response status and error comment. */
+  const rawStore = async (association: Association, sopInstanceUid: string, dataSet: Uint8Array) => {
+    const [response] = await within(
+      lastValueFrom(
+        dimse(association)
+          .request(
+            association.acceptedContexts[0]!.id,
+            {
+              commandField: CommandField.CStoreRq,
+              affectedSopClassUid: CT,
+              affectedSopInstanceUid: sopInstanceUid,
+              priority: Priority.Medium,
+            },
+            { dataSet },
+          )
+          .pipe(toArray()),
+      ),
+      10_000,
+      'C-STORE',
+    );
+    return { status: response!.command.status, errorComment: response!.command.errorComment };
+  };
+
+  it('refuses random bytes (0xC000), another SOP instance or class (0xA900) and an invalid UID (0x0117), keeping nothing', async () => {
+    const directory = await tempDir();
+    const details: string[] = [];
+    const sink = fileSink({ directory });
+    const logged: ScpOptions['store'] = (info, data) =>
+      from(sink(info, data)).pipe(tap((a: StoreAnswer) => typeof a !== 'number' && a.detail && details.push(a.detail)));
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: logged });
+    const association = await open(port);
+    const [ct, other] = generateSampleStudy({ images: 2, rows: 8, columns: 8, seed: 31 });
+    const mr = { ...other!, SOPClassUID: '1.2.840.10008.5.1.4.1.1.4' };
+    const uid = ct!.SOPInstanceUID as string;
+    const random = Buffer.alloc(4096);
+    for (let i = 0; i < random.length; i++) random[i] = (i * 7919 + 13) & 0xff;
+
+    expect(await rawStore(association, uid, random)).toEqual({
+      status: 0xc000,
+      errorComment: 'Data set does not parse as its transfer syntax',
+    });
+    expect(await rawStore(association, '1.2.3.4', encodeDataset(ct!, ELE))).toEqual({
+      status: 0xa900,
+      errorComment: 'SOP Instance UID of data set differs from command',
+    });
+    expect(await rawStore(association, mr.SOPInstanceUID as string, encodeDataset(mr, ELE))).toEqual({
+      status: 0xa900,
+      errorComment: 'SOP Class UID of data set differs from command',
+    });
+    expect(await rawStore(association, '1.2.x.4', encodeDataset(ct!, ELE))).toMatchObject({ status: 0x0117 });
+    expect(await readdir(directory)).toEqual([]);
+    expect(details[1]).toContain(`the command says SOP instance 1.2.3.4, the data set ${uid}`);
+    // The same association goes on, and a data set that is what its command says is stored.
+    expect(await rawStore(association, uid, encodeDataset(ct!, ELE))).toMatchObject({ status: 0 });
+    expect(await readdir(directory)).toEqual([`${uid}.dcm`]);
+  });
+
+  it('makes the output folder again when it was removed', async () => {
+    const parent = await tempDir();
+    const directory = join(parent, 'incoming');
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: fileSink({ directory }) });
+    const association = await open(port);
+    const images = generateSampleStudy({ images: 3, rows: 8, columns: 8, seed: 32 });
+    for (const image of images) {
+      await rm(directory, { recursive: true, force: true });
+      expect((await storeResponse(association, { dataset: image })).status.code).toBe(0);
+      expect(await readdir(directory)).toEqual([`${image.SOPInstanceUID as string}.dcm`]);
+    }
+  });
+
+  it("removes the temporary files of a killed process at start, not a live process's nor other files", async () => {
+    const directory = await tempDir();
+    const dead = '.1.2.3.2147483646.7.part';
+    const live = `.1.2.3.${process.pid}.7.part`;
+    for (const name of [dead, live, 'keep.dcm', '.hidden']) await writeFile(join(directory, name), 'x');
+    fileSink({ directory });
+    await eventually(async () => expect((await readdir(directory)).sort()).toEqual(['.hidden', live, 'keep.dcm'].sort()));
   });
 });

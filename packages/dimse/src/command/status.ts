@@ -33,6 +33,8 @@ export const Status = {
   SopClassNotSupported: 0x0122,
   DuplicateSopInstance: 0x0111,
   InvalidArgumentValue: 0x0115,
+  /** PS3.7 C.5.9: the SOP Instance UID is not a valid UID. */
+  InvalidObjectInstance: 0x0117,
   MistypedArgument: 0x0212,
   UnrecognizedOperation: 0x0211,
   DuplicateInvocation: 0x0210,

@@ -1,9 +1,10 @@
 import { close, fsync, open } from 'node:fs';
-import { type FileHandle, open as fsOpen, mkdir, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, open as fsOpen, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
 import { Observable } from 'rxjs';
 import { Status } from '../command/status.js';
+import { type DataSetHead, DataSetHeadReader } from '../dataset/head.js';
 import { encodeFileMetaInformation } from '../dataset/part10.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
 import type { StorageHandler, StoreAnswer, StoreRequestInfo } from './store-scp.js';
@@ -18,9 +19,72 @@ export interface FileSinkOptions {
    * then means the data is on disk. Turning it off is for measuring what it costs.
    */
   readonly fsync?: boolean;
+  /**
+   * Check, as the bytes stream to disk, that the data set parses as the negotiated transfer
+   * syntax up to its SOP Class and Instance UIDs and that they are the command's (default true).
+   * Otherwise nothing is kept and the answer is 0xA900 (another SOP class or instance) or 0xC000
+   * (not a data set in that syntax).
+   */
+  readonly validate?: boolean;
 }
 
 let counter = 0;
+
+const SOP_CLASS_UID = 0x00080016;
+const SOP_INSTANCE_UID = 0x00080018;
+
+/** Temporary files are `.<name>.<pid>.<n>.part`: the pid says whether their writer still runs. */
+const TEMPORARY = /^\..*\.([0-9]+)\.[0-9]+\.part$/;
+
+const alive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+};
+
+/** Removes the temporary files that a killed process left in `directory`: they were never answered as stored. */
+async function removeStaleTemporaries(directory: string): Promise<void> {
+  const names = await readdir(directory).catch(() => [] as string[]);
+  await Promise.all(
+    names.map((name) => {
+      const pid = TEMPORARY.exec(name)?.[1];
+      if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) return undefined;
+      return unlink(join(directory, name)).catch(() => undefined);
+    }),
+  );
+}
+
+/** Why a data set is not what its command says, as the answer to give; undefined when it is. */
+function judge(head: DataSetHead, info: StoreRequestInfo): Exclude<StoreAnswer, number> | undefined {
+  if (head.error) {
+    return {
+      status: Status.CannotUnderstand,
+      errorComment: 'Data set does not parse as its transfer syntax',
+      detail: `${info.sopInstanceUid}: not a data set in ${info.transferSyntaxUid}: ${head.error.message}`,
+    };
+  }
+  if (!head.complete) return undefined; // a deflated head too long to look at: not judged
+  const sopClass = head.string(SOP_CLASS_UID);
+  const sopInstance = head.string(SOP_INSTANCE_UID);
+  if (sopClass !== info.sopClassUid) {
+    return {
+      status: Status.DataSetDoesNotMatchSopClass,
+      errorComment: sopClass ? 'SOP Class UID of data set differs from command' : 'No SOP Class UID in the data set',
+      detail: `${info.sopInstanceUid}: the command says SOP class ${info.sopClassUid}, the data set ${sopClass ?? 'none'}`,
+    };
+  }
+  if (sopInstance !== info.sopInstanceUid) {
+    return {
+      status: Status.DataSetDoesNotMatchSopClass,
+      errorComment: sopInstance ? 'SOP Instance UID of data set differs from command' : 'No SOP Instance UID in the data set',
+      detail: `the command says SOP instance ${info.sopInstanceUid}, the data set ${sopInstance ?? 'none'}`,
+    };
+  }
+  return undefined;
+}
 
 const fsyncPath = (path: string, flags: string) =>
   new Promise<void>((resolve, reject) =>
@@ -57,6 +121,8 @@ const safeName = (uid: string) => uid.replace(/[^0-9A-Za-z._-]/g, '_') || 'unnam
  */
 export function fileSink(options: FileSinkOptions): StorageHandler {
   const durable = options.fsync ?? true;
+  const validate = options.validate ?? true;
+  void removeStaleTemporaries(options.directory);
   /** Folders made (and made durable) already: one mkdir per folder, not one per file. */
   const folders = new Map<string, Promise<void>>();
   const prepareFolder = (folder: string): Promise<void> => {
@@ -78,6 +144,12 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       const temporary = join(folder, `.${safeName(info.sopInstanceUid)}.${process.pid}.${++counter}.part`);
       let handle: FileHandle | undefined;
       let failed: Error | undefined;
+      /** The answer for a data set that is not stored: a failure's, or the check's. */
+      let refusal: Exclude<StoreAnswer, number> | undefined;
+      const checker = validate ? new DataSetHeadReader(info.transferSyntaxUid, [SOP_CLASS_UID, SOP_INSTANCE_UID]) : undefined;
+      /** Data written since the last intermediate fdatasync, and that sync: the final fsync has less left to do. */
+      let unsynced = 0;
+      let syncing: Promise<void> = Promise.resolve();
       let finished = false;
       let ended = false;
       let finishing = false;
@@ -134,12 +206,19 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       const answerFailure = () => {
         if (finished) return;
         finished = true;
-        subscriber.next({ status: Status.RefusedOutOfResources, errorComment: `Cannot store: ${failed!.message}` });
+        subscriber.next(refusal!);
         subscriber.complete();
       };
-      const fail = (error: Error) => {
+      const fail = (error: Error, answer?: Exclude<StoreAnswer, number>) => {
         if (failed) return;
         failed = error;
+        // The peer hears what kind of failure it was, never a path of ours; the log has the whole cause.
+        const code = (error as NodeJS.ErrnoException).code;
+        refusal = answer ?? {
+          status: Status.RefusedOutOfResources,
+          errorComment: `Cannot store the data set (${code ?? 'write error'})`,
+          detail: `${info.sopInstanceUid}: ${error.message}`,
+        };
         release?.();
         release = undefined;
         // Blocks being written come back when their write ends; the others now.
@@ -153,7 +232,18 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         const opened = handle!;
         let renamed = false;
         try {
-          if (durable) await opened.sync();
+          if (checker) {
+            const refused = judge(checker.done ? checker.head : checker.end(), info);
+            if (refused) {
+              finishing = false;
+              fail(new Error(refused.detail), refused);
+              return;
+            }
+          }
+          if (durable) {
+            await syncing;
+            await opened.sync();
+          }
           handle = undefined;
           await opened.close();
           await rename(temporary, target);
@@ -192,6 +282,13 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
             inFlight = 0;
             position += bytes;
             for (const block of batch) giveBack(block);
+            unsynced += bytes;
+            if (durable && unsynced >= SYNC_EVERY && handle) {
+              // Flushed as it arrives: the fsync before the answer has only the last blocks to write.
+              unsynced = 0;
+              const h = handle;
+              syncing = syncing.then(() => h.datasync()).catch(() => undefined);
+            }
             if (release && queue.length < MAX_BLOCKS / 2) {
               release();
               release = undefined;
@@ -209,6 +306,13 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         next: (chunk) => {
           // After a failure the rest of the data set is read and dropped, not kept.
           if (failed) return;
+          if (checker && !checker.done && checker.push(chunk)) {
+            const refused = judge(checker.head, info);
+            if (refused) {
+              fail(new Error(refused.detail), refused);
+              return;
+            }
+          }
           append(chunk);
           if (queue.length + inFlight >= MAX_BLOCKS && !release) release = data.hold();
           flush();
@@ -233,6 +337,13 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
 
       prepareFolder(folder)
         .then(() => fsOpen(temporary, 'wx'))
+        .catch(async (error: NodeJS.ErrnoException) => {
+          // The folder was removed since it was made: made again, not failed until a restart.
+          if (error.code !== 'ENOENT') throw error;
+          folders.delete(folder);
+          await prepareFolder(folder);
+          return fsOpen(temporary, 'wx');
+        })
         .then((opened) => {
           if (failed) {
             void opened.close().catch(() => undefined);
@@ -253,6 +364,8 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
 
 /** The blocks a data set is copied into and written in. */
 const BLOCK = 1 << 20;
+/** Bytes written between two intermediate fdatasyncs of a large file. */
+const SYNC_EVERY = 16 << 20;
 /** Blocks full or being written past which reading from the peer pauses (4 MiB behind). */
 const MAX_BLOCKS = 4;
 /** Buffers one writev takes at most (IOV_MAX is 1024 on Linux). */

@@ -20,8 +20,18 @@ export interface StoreRequestInfo {
   readonly association: Association;
 }
 
-/** The answer of a storage handler: a status code, or one with an error comment. */
-export type StoreAnswer = number | { readonly status: number; readonly errorComment?: string };
+/**
+ * The answer of a storage handler: a status code, or one with an error comment (sent to the
+ * peer: no server paths in it) and a detail for the operator's log (never sent).
+ */
+export type StoreAnswer = number | { readonly status: number; readonly errorComment?: string; readonly detail?: string };
+
+/**
+ * A UID as PS3.5 9.1 has it: components of digits separated by dots, at most 64 characters.
+ * Components with a leading zero break the rule too, but are met in real archives and still
+ * name an object unambiguously, so they pass.
+ */
+export const isValidUid = (uid: string): boolean => uid.length > 0 && uid.length <= 64 && /^[0-9]+(\.[0-9]+)*$/.test(uid);
 
 /**
  * Handles one C-STORE: reads `data` (chunks as they arrive; `data.hold()` when it falls behind)
@@ -52,7 +62,12 @@ export function storageRequestHandler(handler: StorageHandler): RequestHandler {
       association,
     };
     const fields = { affectedSopClassUid: info.sopClassUid, affectedSopInstanceUid: info.sopInstanceUid };
-    const answer = defer(() => from(handler(info, data))).pipe(
+    // A SOP Instance UID that is not a UID cannot name a stored object: 0x0117, not 0xA700 (which
+    // invites the sender to try again), and the handler never sees it (PS3.4 B.2.3).
+    const handled: () => ObservableInput<StoreAnswer> = isValidUid(info.sopInstanceUid)
+      ? () => handler(info, data)
+      : () => of<StoreAnswer>({ status: Status.InvalidObjectInstance, errorComment: 'Affected SOP Instance UID is not a valid UID' });
+    const answer = defer(() => from(handled())).pipe(
       last(),
       catchError((error: Error) => of<StoreAnswer>({ status: Status.RefusedOutOfResources, errorComment: error.message })),
       map((a): ResponseSpec => {
