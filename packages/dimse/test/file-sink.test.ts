@@ -18,6 +18,7 @@ import {
   type FileSinkOptions,
   fileSink,
   generateSampleStudy,
+  type NaturalizedDataset,
   Priority,
   parsePart10Header,
   type ScpOptions,
@@ -408,7 +409,7 @@ describe('fileSink() checks what it stores', () => {
     const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: logged });
     const association = await open(port);
     const [ct, other] = generateSampleStudy({ images: 2, rows: 8, columns: 8, seed: 31 });
-    const mr = { ...other!, SOPClassUID: '1.2.840.10008.5.1.4.1.1.4' };
+    const mr: NaturalizedDataset = { ...other!, SOPClassUID: '1.2.840.10008.5.1.4.1.1.4' };
     const uid = ct!.SOPInstanceUID as string;
     const random = Buffer.alloc(4096);
     for (let i = 0; i < random.length; i++) random[i] = (i * 7919 + 13) & 0xff;
