@@ -48,6 +48,7 @@ export { type AssembleOptions, assembleMessages, MessageAssembler, MessageAssemb
 export { DataSetStream } from './message/data-set-stream.js';
 export { Fragmenter, fragment } from './message/fragment.js';
 export type { DimseMessage } from './message/message.js';
+export { type PeekedDataSet, peekHead } from './message/peek.js';
 export { echo, NoPresentationContextError, VERIFICATION_SOP_CLASS } from './services/echo.js';
 export { type FileSinkOptions, fileSink } from './services/file-sink.js';
 export { type ScpOptions, scp } from './services/scp.js';

@@ -21,6 +21,7 @@ import {
   type NaturalizedDataset,
   Priority,
   parsePart10Header,
+  peekHead,
   type ScpOptions,
   type StoreAnswer,
   type StoreEvent,
@@ -454,5 +455,25 @@ describe('fileSink() checks what it stores', () => {
     for (const name of [dead, live, 'keep.dcm', '.hidden']) await writeFile(join(directory, name), 'x');
     fileSink({ directory });
     await eventually(async () => expect((await readdir(directory)).sort()).toEqual(['.hidden', live, 'keep.dcm'].sort()));
+  });
+
+  it('gives a handler the head of the data set (peekHead) while the file sink writes every byte of it', async () => {
+    const directory = await tempDir();
+    const sink = fileSink({ directory });
+    const seen: (string | undefined)[][] = [];
+    const { port } = await startScp({
+      abstractSyntaxes: { [CT]: [ELE] },
+      store: (info, data) => {
+        const peeked = peekHead(data, info.transferSyntaxUid, ['PatientName', 'StudyInstanceUID']);
+        void peeked.head.then((head) => seen.push([head.string('PatientName'), head.string('StudyInstanceUID')]));
+        return sink(info, peeked.data);
+      },
+    });
+    const association = await open(port);
+    const [image] = generateSampleStudy({ images: 1, rows: 256, columns: 256, seed: 33 });
+    expect((await storeResponse(association, { dataset: image! })).status.code).toBe(0);
+    expect(seen).toEqual([[(image!.PatientName as string) ?? '', image!.StudyInstanceUID]]);
+    const stored = await dataSetOf(join(directory, `${image!.SOPInstanceUID as string}.dcm`));
+    expect(Buffer.compare(stored.dataSet, encodeDataset(image!, ELE))).toBe(0);
   });
 });
