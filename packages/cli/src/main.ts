@@ -11,12 +11,15 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const USAGE = `dimse-rx ${pkg.version}: DICOM networking for Node.js as RxJS streams
 
 Usage:
-  dimse-rx echo HOST PORT [options]         C-ECHO
-  dimse-rx store HOST PORT PATH... [options] C-STORE files and folders
-  dimse-rx storescp --port N --out DIR      a storage SCP
-  dimse-rx demo                             store a generated study to an in-process SCP
-  dimse-rx COMMAND --help                   the options of a command
-  dimse-rx --version`;
+  dimse-rx echo HOST PORT [options]           C-ECHO
+  dimse-rx store HOST PORT PATH... [options]  C-STORE files and folders
+  dimse-rx storescp --port N --out DIR        a storage SCP
+  dimse-rx demo                               store a generated study to an in-process SCP
+  dimse-rx COMMAND --help                     the options of a command
+  dimse-rx --version
+
+Options take DCMTK's spellings too (-aet, -aec, +r, +tls KEY CERT). Exit codes: 0 done,
+1 failed, 2 usage error.`;
 
 const COMMAND_USAGE: Readonly<Record<string, string>> = { echo: ECHO_USAGE, store: STORE_USAGE, storescp: STORESCP_USAGE };
 
@@ -50,7 +53,8 @@ export async function main(args: readonly string[], io: Partial<Io> | ((line: st
     out.line(USAGE);
     return command === undefined ? 1 : 0;
   }
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const beforeEnd = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (beforeEnd.includes('--help') || beforeEnd.includes('-h')) {
     out.line(COMMAND_USAGE[command] ?? USAGE);
     return 0;
   }
@@ -65,12 +69,14 @@ export async function main(args: readonly string[], io: Partial<Io> | ((line: st
       case 'storescp':
         return await storescpCommand(rest, out, (given.stop ?? (() => new Promise<void>(() => {})))());
       default:
-        out.error(`dimse-rx: unknown command '${command}'\n\n${USAGE}`);
+        out.error(`dimse-rx: unknown command '${command}'\nTry 'dimse-rx --help' for the commands.`);
         return 2;
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      out.error(`dimse-rx ${command}: ${error.message}\n\n${COMMAND_USAGE[command] ?? USAGE}`);
+      // The message and the command's usage line: its full help is a --help away.
+      const usage = (COMMAND_USAGE[command] ?? USAGE).split('\n')[0];
+      out.error(`dimse-rx ${command}: ${error.message}\n${usage}\nTry 'dimse-rx ${command} --help' for the options.`);
       return 2;
     }
     throw error;

@@ -149,7 +149,7 @@ describe('dimse-rx echo, store and storescp', () => {
     expect(c.err[0]).toMatch(/^dimse-rx echo: Association aborted/);
   });
 
-  it('store: a folder, recursively, into storescp; files stored byte for byte; unreadable files skipped and counted', async () => {
+  it('store: a folder, recursively (-r), into storescp; files stored byte for byte; files that are not DICOM skipped and counted', async () => {
     const source = join(work, 'source');
     await mkdir(join(source, 'series', 'deeper'), { recursive: true });
     const top = await writeStudy(source, 2, 1);
@@ -159,16 +159,16 @@ describe('dimse-rx echo, store and storescp', () => {
     const scp = await startStorescp(['--out', out, '--json']);
     try {
       const c = capture();
-      const code = await main(['store', '127.0.0.1', String(scp.port), source, '--json'], c.io);
+      const code = await main(['store', '127.0.0.1', String(scp.port), source, '-r', '--json'], c.io);
       const results = c.out.map((l) => JSON.parse(l) as Record<string, unknown>);
-      const skipped = results.filter((r) => typeof r.skipped === 'string');
+      const skipped = results.filter((r) => r.result === 'skipped');
       expect(skipped).toHaveLength(1);
       expect(String(skipped[0]!.file)).toMatch(/notes\.txt$/);
       const stored = results.filter((r) => r.status === 0);
       expect(stored).toHaveLength(4);
       expect(results.at(-1)).toMatchObject({ summary: true, stored: 4, failed: 0, skipped: 1 });
-      // Not every file was stored, so the exit code says so.
-      expect(code).toBe(1);
+      // Every DICOM file was stored: a file that is not DICOM does not fail the run.
+      expect(code).toBe(0);
       const names = (await readdir(out)).sort();
       expect(names).toEqual([...top, ...nested].map((f) => `${f.uid}.dcm`).sort());
       for (const file of [...top, ...nested]) {
@@ -189,7 +189,7 @@ describe('dimse-rx echo, store and storescp', () => {
       const plain = capture();
       expect(await main(['store', '127.0.0.1', String(scp.port), ...files.map((f) => f.path)], plain.io)).toBe(0);
       expect(plain.out.filter((l) => /image-\d\.dcm: success \(0x0000\)$/.test(l))).toHaveLength(3);
-      expect(plain.out.at(-1)).toMatch(/^3 stored, 0 with warnings, 0 failed, 0 skipped; \d+\.\d MB in \d+\.\d s$/);
+      expect(plain.out.at(-1)).toMatch(/^3 stored, 0 with warnings, 0 failed, 0 not sent, 0 skipped; \d+\.\d MB in \d+\.\d s$/);
       expect(plain.bar).toEqual([]);
 
       const terminal = capture();
@@ -213,7 +213,7 @@ describe('dimse-rx echo, store and storescp', () => {
       const c = capture();
       expect(await main(['store', '127.0.0.1', String(scp.port), files[0]!.path], c.io)).toBe(1);
       expect(c.out.some((l) => /image-0\.dcm: .*\(0xa700\)$/.test(l))).toBe(true);
-      expect(c.out.at(-1)).toMatch(/^0 stored, 0 with warnings, 1 failed, 0 skipped/);
+      expect(c.out.at(-1)).toMatch(/^0 stored, 0 with warnings, 1 failed, 0 not sent, 0 skipped/);
     } finally {
       await scp.stop();
     }
@@ -257,12 +257,12 @@ describe('dimse-rx echo, store and storescp', () => {
     expect(await main(['store', '127.0.0.1', String(peer.port), '--timeout', '1', ...files.map((f) => f.path)], c.io)).toBe(1);
     expect(performance.now() - started).toBeLessThan(5_000);
     expect(c.out.some((l) => /failed .*image-0\.dcm: no DIMSE response within the timeout/.test(l))).toBe(true);
-    expect(c.out.at(-1)).toMatch(/^0 stored, 0 with warnings, 2 failed, 0 skipped/);
+    expect(c.out.at(-1)).toMatch(/^0 stored, 0 with warnings, 2 failed, 0 not sent, 0 skipped/);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(peer.aborted()).toBe(true);
   });
 
-  it('store: a folder reached again through a link is walked once, a dangling link is skipped', async () => {
+  it('store: a folder reached again through a link is walked once, a dangling link fails', async () => {
     const source = join(work, 'looped');
     await mkdir(source);
     const files = await writeStudy(source, 2, 6);
@@ -271,9 +271,9 @@ describe('dimse-rx echo, store and storescp', () => {
     const scp = await startStorescp(['--discard']);
     try {
       const c = capture();
-      expect(await main(['store', '127.0.0.1', String(scp.port), source], c.io)).toBe(1);
-      expect(c.err.filter((l) => l.startsWith('skipped '))).toEqual([expect.stringMatching(/^skipped .*dangling: /)]);
-      expect(c.out.at(-1)).toMatch(/^2 stored, 0 with warnings, 0 failed, 1 skipped/);
+      expect(await main(['store', '127.0.0.1', String(scp.port), source, '-r'], c.io)).toBe(1);
+      expect(c.out.filter((l) => l.startsWith('failed '))).toEqual([expect.stringMatching(/^failed .*dangling: ENOENT/)]);
+      expect(c.out.at(-1)).toMatch(/^2 stored, 0 with warnings, 1 failed, 0 not sent, 0 skipped/);
       // The SCP printed one line per C-STORE, with the instance UID and the bytes received.
       for (const file of files) {
         expect(scp.lines).toContainEqual(

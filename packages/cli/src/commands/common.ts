@@ -9,6 +9,7 @@ import {
 import createDebug from 'debug';
 import { lastValueFrom, TimeoutError } from 'rxjs';
 import { intOption, type OptionSpec, type Parsed } from '../args.js';
+import { aeTitleOption } from './connection.js';
 
 /** Options every network command takes. */
 export const COMMON_OPTIONS: readonly OptionSpec[] = [
@@ -34,8 +35,8 @@ export function commonSettings(options: Parsed['options']): CommonSettings {
   if (options.verbose) createDebug.enable('dimse-rx:*');
   const seconds = intOption(options, 'timeout', 30, 1, 86_400);
   return {
-    callingAeTitle: typeof options['calling-aet'] === 'string' ? options['calling-aet'] : 'DIMSE-RX',
-    calledAeTitle: typeof options['called-aet'] === 'string' ? options['called-aet'] : 'ANY-SCP',
+    callingAeTitle: aeTitleOption(options, 'calling-aet', 'DIMSE-RX'),
+    calledAeTitle: aeTitleOption(options, 'called-aet', 'ANY-SCP'),
     maxPduLength: intOption(options, 'max-pdu', 16384, 0, 0xffffffff),
     timeouts: { connect: seconds * 1000, acse: seconds * 1000 },
     dimseTimeoutMs: seconds * 1000,

@@ -3,19 +3,27 @@ import { echo, VERIFICATION_SOP_CLASS } from '@dimse-rx/dimse';
 import { firstValueFrom, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, describeError, letGo, type Output } from './common.js';
+import { IDENTITY_OPTIONS, TLS_OPTIONS, tlsClientOptions, userIdentityOption } from './connection.js';
 
-export const ECHO_USAGE = `dimse-rx echo HOST PORT [options]: C-ECHO (Verification)
+const OPTIONS = [...COMMON_OPTIONS, ...TLS_OPTIONS, ...IDENTITY_OPTIONS];
 
-${describeOptions(COMMON_OPTIONS)}`;
+export const ECHO_USAGE = `Usage: dimse-rx echo HOST PORT [options]
+C-ECHO (Verification): is the peer there, and does it accept us?
+
+Options:
+${describeOptions(OPTIONS)}`;
 
 const TRANSFER_SYNTAXES = ['1.2.840.10008.1.2.1', '1.2.840.10008.1.2'];
 
 export async function echoCommand(args: readonly string[], out: Output): Promise<number> {
-  const { positionals, options } = parseArgs(args, COMMON_OPTIONS);
+  const parsed = parseArgs(args, OPTIONS);
+  const { positionals, options } = parsed;
   if (positionals.length !== 2) throw new UsageError('echo takes HOST and PORT');
   const [host] = positionals as [string, string];
   const settings = commonSettings(options);
   const target = { host, port: port(positionals[1]) };
+  const tls = tlsClientOptions(parsed);
+  const userIdentity = userIdentityOption(options);
   const started = performance.now();
   let association: Association | undefined;
   try {
@@ -26,6 +34,8 @@ export async function echoCommand(args: readonly string[], out: Output): Promise
         calledAeTitle: settings.calledAeTitle,
         maxPduLength: settings.maxPduLength,
         timeouts: settings.timeouts,
+        ...(tls ? { tls } : {}),
+        ...(userIdentity ? { userIdentity } : {}),
         presentationContexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: TRANSFER_SYNTAXES }],
       }).subscribe({ next: resolve, error: reject });
     });

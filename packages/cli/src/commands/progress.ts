@@ -2,7 +2,10 @@ import type { Output } from './common.js';
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
 
-/** Progress of a store run: a bar redrawn on a terminal, nothing extra otherwise. */
+/**
+ * Progress of a store run: a bar redrawn on a terminal, nothing extra otherwise. Several
+ * associations may be sending at once, each with the bytes of its file in flight.
+ */
 export class Progress {
   readonly #files: number;
   readonly #bytes: number;
@@ -12,7 +15,8 @@ export class Progress {
   readonly interactive: boolean;
   #filesDone = 0;
   #bytesBefore = 0;
-  #current = 0;
+  /** Bytes sent of the file in flight, by association. */
+  readonly #current = new Map<number, number>();
   #lastDraw = 0;
 
   /** `bar` writes the bar's text (carriage returns and erase-line included); no bar when undefined. */
@@ -25,25 +29,27 @@ export class Progress {
   }
 
   get bytesDone(): number {
-    return this.#bytesBefore + this.#current;
+    let inFlight = 0;
+    for (const bytes of this.#current.values()) inFlight += bytes;
+    return this.#bytesBefore + inFlight;
   }
 
   elapsedSeconds(): number {
     return (performance.now() - this.#started) / 1000;
   }
 
-  /** Bytes sent of the file in progress. */
-  file(_path: string, bytesSent: number): void {
-    this.#current = bytesSent;
+  /** Bytes sent of the file in flight on association `lane`. */
+  file(lane: number, bytesSent: number): void {
+    this.#current.set(lane, bytesSent);
     const now = performance.now();
     if (now - this.#lastDraw > 100) this.#draw();
   }
 
-  /** A file is done (its data set size, 0 when it failed). */
-  done(_path: string, bytes: number): void {
+  /** A file is done, whatever its result: `bytes` of it count as sent (0 for a file never sent). */
+  done(lane: number | undefined, bytes: number): void {
     this.#filesDone++;
     this.#bytesBefore += bytes;
-    this.#current = 0;
+    if (lane !== undefined) this.#current.delete(lane);
     this.#draw();
   }
 

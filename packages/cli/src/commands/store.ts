@@ -1,224 +1,399 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { type Association, associate } from '@dimse-rx/association';
-import { type Part10Header, readPart10HeaderSync, type StoreEvent, storageContexts, storeAll } from '@dimse-rx/dimse';
+import { basename, join } from 'node:path';
+import type { ConnectionOptions } from 'node:tls';
+import { type AssociateOptions, type Association, AssociationRejectedError, associate } from '@dimse-rx/association';
+import {
+  isUncompressed,
+  Part10Error,
+  readDicomFileHeaderSync,
+  type StoreAllEvent,
+  storageContexts,
+  storeAll,
+  type TransferSyntaxProposal,
+} from '@dimse-rx/dimse';
 import { lastValueFrom, tap, timeout } from 'rxjs';
-import { describeOptions, parseArgs, port, UsageError } from '../args.js';
-import { COMMON_OPTIONS, commonSettings, describeError, letGo, type Output } from './common.js';
+import { describeOptions, intOption, type OptionSpec, parseArgs, port, stringOption, UsageError } from '../args.js';
+import { COMMON_OPTIONS, type CommonSettings, commonSettings, describeError, letGo, type Output } from './common.js';
+import { IDENTITY_OPTIONS, TLS_OPTIONS, tlsClientOptions, userIdentityOption } from './connection.js';
 import { Progress } from './progress.js';
+import { errorCode, fileProblem, type Job, Results } from './store-results.js';
 
-export const STORE_USAGE = `dimse-rx store HOST PORT PATH... [options]: C-STORE files and folders (recursively)
+const STORE_OPTIONS: readonly OptionSpec[] = [
+  {
+    name: 'recursive',
+    aliases: ['-r', '+r'],
+    description: 'send the files of sub-folders too (default: a folder gives its own files only)',
+  },
+  { name: 'scan-directories', aliases: ['+sd'], description: "storescu's: accepted and not needed (folders are always scanned)" },
+  { name: 'associations', value: 'N', description: 'send over N associations at once, the files split among them (default 1)' },
+  {
+    name: 'retries',
+    value: 'N',
+    description: 'new associations after one ended early, in a row without a file stored (default 2)',
+  },
+  {
+    name: 'propose',
+    value: 'WHAT',
+    description: "transfer syntaxes besides each file's own: all (default), little-endian, own, or UID,UID,...",
+  },
+];
 
-${describeOptions(COMMON_OPTIONS)}`;
+const OPTIONS = [...COMMON_OPTIONS, ...STORE_OPTIONS, ...TLS_OPTIONS, ...IDENTITY_OPTIONS];
+
+export const STORE_USAGE = `Usage: dimse-rx store HOST PORT PATH... [options]
+C-STORE files and folders. A folder gives its own files, and with --recursive those of its
+sub-folders too; DICOMDIR files and files that are not DICOM are skipped (and reported). Every
+file gets one result line: stored, warning, failed, not sent or skipped. Exit code 0 when every
+DICOM file was stored (warnings included), 1 otherwise, 2 for a usage error.
+
+Options:
+${describeOptions(OPTIONS)}`;
 
 /** At most 128 presentation contexts fit one association (odd IDs 1..255). */
 const MAX_CONTEXTS = 128;
+/** Media Storage Directory Storage (PS3.4 F): a DICOMDIR, which indexes files rather than being one to store. */
+const MEDIA_STORAGE_DIRECTORY = '1.2.840.10008.1.3.10';
+/** Before a new association after one that stored nothing: a peer that refuses at once is not hammered. */
+const RETRY_DELAY_MS = 500;
 
-interface Candidate {
-  readonly path: string;
-  readonly header: Part10Header;
+/** What the scan gives: files to read, and what it found that is not one. */
+interface Scan {
+  readonly files: string[];
+  /** Folders below the ones given, left out without --recursive. */
+  readonly notEntered: string[];
+  /** Paths that cannot be read at all, with why. */
+  readonly unreadable: { path: string; error: unknown }[];
 }
 
 /**
- * Every file below the paths, folders walked recursively in a stable order. A folder that
- * cannot be read is reported through `unreadable` and skipped; a folder reached again through a
- * link is walked once.
+ * The files of the paths, in a stable order: a folder's files, and those of its sub-folders
+ * with `recursive`. A folder reached again through a link is scanned once.
  */
-async function* walk(
-  paths: readonly string[],
-  unreadable: (path: string, error: unknown) => void,
-  seen = new Set<string>(),
-): AsyncGenerator<string> {
-  for (const path of paths) {
-    const info = await stat(path).catch(() => undefined);
-    if (!info?.isDirectory()) {
-      yield path;
-      continue;
+async function scan(paths: readonly string[], recursive: boolean): Promise<Scan> {
+  const result: Scan = { files: [], notEntered: [], unreadable: [] };
+  const seen = new Set<string>();
+  const visit = async (path: string, given: boolean): Promise<void> => {
+    let info: Awaited<ReturnType<typeof stat>>;
+    try {
+      info = await stat(path);
+    } catch (error) {
+      result.unreadable.push({ path, error });
+      return;
+    }
+    if (!info.isDirectory()) {
+      result.files.push(path);
+      return;
+    }
+    if (!given && !recursive) {
+      result.notEntered.push(path);
+      return;
     }
     const real = await realpath(path).catch(() => path);
-    if (seen.has(real)) continue;
+    if (seen.has(real)) return;
     seen.add(real);
     let entries: string[];
     try {
       entries = (await readdir(path)).sort();
     } catch (error) {
-      unreadable(path, error);
-      continue;
+      result.unreadable.push({ path, error });
+      return;
     }
-    yield* walk(
-      entries.map((e) => join(path, e)),
-      unreadable,
-      seen,
-    );
-  }
+    for (const entry of entries) await visit(join(path, entry), false);
+  };
+  for (const path of paths) await visit(path, true);
+  return result;
 }
 
-/** Reads the headers of `paths`, in order: blocking reads, as nothing else runs before the associations open. */
-function readHeaders(paths: readonly string[]): (Part10Header | Error)[] {
-  return paths.map((path) => {
-    try {
-      return readPart10HeaderSync(path);
-    } catch (error) {
-      return error instanceof Error ? error : new Error(String(error));
-    }
-  });
-}
-
-/** Files grouped so that each group's presentation contexts fit one association. */
-function batches(files: readonly Candidate[]): Candidate[][] {
-  const out: Candidate[][] = [];
-  let current: Candidate[] = [];
-  let keys = new Set<string>();
-  for (const file of files) {
-    const key = `${file.header.meta.mediaStorageSopClassUid} ${file.header.meta.transferSyntaxUid}`;
-    if (!keys.has(key) && keys.size === MAX_CONTEXTS) {
+/** The files split into `lanes` runs of neighbouring files with about the same bytes each, none empty. */
+function split(jobs: readonly Job[], lanes: number): Job[][] {
+  const n = Math.min(lanes, jobs.length);
+  const total = jobs.reduce((sum, job) => sum + job.dataSetSize, 0);
+  const out: Job[][] = [];
+  let current: Job[] = [];
+  let bytes = 0;
+  jobs.forEach((job, i) => {
+    current.push(job);
+    bytes += job.dataSetSize;
+    const left = jobs.length - i - 1;
+    const lanesLeft = n - out.length - 1;
+    if (lanesLeft > 0 && (bytes >= (total * (out.length + 1)) / n || left === lanesLeft)) {
       out.push(current);
       current = [];
-      keys = new Set();
     }
-    keys.add(key);
-    current.push(file);
-  }
+  });
   if (current.length > 0) out.push(current);
   return out;
 }
 
+/** The first files of `queue` whose presentation contexts fit one association. */
+function nextBatch(queue: readonly Job[], propose: TransferSyntaxProposal): Job[] {
+  const keys = new Map<string, { sopClassUid: string; transferSyntaxUid: string }>();
+  let count = 0;
+  for (const job of queue) {
+    const key = `${job.sopClassUid} ${job.transferSyntaxUid}`;
+    if (!keys.has(key)) {
+      keys.set(key, job);
+      if (storageContexts([...keys.values()], { propose }).length > MAX_CONTEXTS) break;
+    }
+    count++;
+  }
+  return queue.slice(0, Math.max(count, 1));
+}
+
+function parsePropose(value: string | undefined): TransferSyntaxProposal {
+  if (value === undefined || value === 'all' || value === 'own' || value === 'little-endian') return value ?? 'all';
+  const uids = value.split(',').map((uid) => uid.trim());
+  for (const uid of uids) {
+    if (!/^[0-9]+(\.[0-9]+)+$/.test(uid)) {
+      throw new UsageError(`--propose takes all, little-endian, own or a list of transfer syntax UIDs, got ${JSON.stringify(uid)}`);
+    }
+    if (!isUncompressed(uid)) {
+      throw new UsageError(`--propose: ${uid} is not an uncompressed transfer syntax (compressed data is sent in its own syntax only)`);
+    }
+  }
+  return uids;
+}
+
+/** Everything a lane needs to open associations. */
+interface Session {
+  readonly settings: CommonSettings;
+  readonly target: { readonly host: string; readonly port: number };
+  readonly tls: ConnectionOptions | undefined;
+  readonly userIdentity: AssociateOptions['userIdentity'];
+  readonly propose: TransferSyntaxProposal;
+  readonly retries: number;
+  readonly results: Results;
+  readonly progress: Progress;
+  /** Errors that kept files from going, once each. */
+  readonly errors: Set<string>;
+  /** Associations opened so far (their numbers in the output). */
+  opened: number;
+}
+
+function open(session: Session, batch: readonly Job[]): Promise<Association> {
+  const { settings, target, tls, userIdentity, propose } = session;
+  return new Promise<Association>((resolve, reject) => {
+    associate({
+      ...target,
+      callingAeTitle: settings.callingAeTitle,
+      calledAeTitle: settings.calledAeTitle,
+      maxPduLength: settings.maxPduLength,
+      timeouts: settings.timeouts,
+      ...(tls ? { tls } : {}),
+      ...(userIdentity ? { userIdentity } : {}),
+      presentationContexts: storageContexts(batch, { propose }),
+    }).subscribe({ next: resolve, error: reject });
+  });
+}
+
+/** How a batch on one association went. */
+interface BatchOutcome {
+  /** Files of the batch with a result line (the answered ones, the one that failed in flight). */
+  readonly settled: number;
+  /** Files stored (success or warning): a sign that the peer still takes files. */
+  readonly stored: number;
+  /** Why the association ended before the batch was done. */
+  readonly error?: unknown;
+}
+
+/** Sends a batch on an established association: one result line per file, in order, until it ends. */
+async function send(
+  session: Session,
+  association: Association,
+  number: number,
+  lane: number,
+  batch: readonly Job[],
+): Promise<BatchOutcome> {
+  const { results, progress, settings } = session;
+  let settled = 0;
+  let stored = 0;
+  let sent = 0;
+  let started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
+  const next = () => {
+    settled++;
+    sent = 0;
+    started = performance.now();
+  };
+  const onEvent = (event: StoreAllEvent) => {
+    const job = batch[event.index]!;
+    if (event.type === 'progress') {
+      sent = event.bytesSent;
+      progress.file(lane, sent);
+      return;
+    }
+    if (event.type === 'failed') {
+      progress.done(lane, sent);
+      results.failed(job.path, event.error, sent, seconds(), number);
+      next();
+      return;
+    }
+    progress.done(lane, job.dataSetSize);
+    if (event.status.kind !== 'failure') stored++;
+    results.answered(job, event, sent || job.dataSetSize, seconds(), number);
+    next();
+  };
+  try {
+    await lastValueFrom(
+      storeAll(
+        association,
+        batch.map((job) => job.path),
+      ).pipe(
+        // No progress and no response for the timeout: the peer is stuck (PS3.7's DIMSE timeout).
+        timeout({ each: settings.dimseTimeoutMs }),
+        tap(onEvent),
+      ),
+      { defaultValue: undefined },
+    );
+  } catch (error) {
+    await letGo(association, error);
+    // The file in flight failed if any of it went; one not begun waits for the next association.
+    const inFlight = batch[settled];
+    if (inFlight && sent > 0) {
+      progress.done(lane, sent);
+      results.failed(inFlight.path, error, sent, seconds(), number);
+      next();
+    }
+    return { settled, stored, error };
+  }
+  await letGo(association);
+  return { settled, stored };
+}
+
+/**
+ * Sends the files of one lane over associations one after the other: a batch per association
+ * (as many files as its presentation contexts allow), and when one ends early (the peer aborted,
+ * the connection dropped, a timeout), a new one for the files not yet sent, up to
+ * `retries` times in a row without a file stored. Files it gives up on are reported as not sent.
+ */
+async function runLane(session: Session, lane: number, files: readonly Job[]): Promise<void> {
+  const { results, progress } = session;
+  let queue = files.slice();
+  let established = false;
+  let inARow = 0;
+  const giveUp = (reason: string, code: string) => {
+    session.errors.add(reason);
+    for (const job of queue) {
+      progress.done(undefined, 0);
+      results.notSent(job.path, reason, code);
+    }
+    queue = [];
+  };
+  while (queue.length > 0) {
+    const batch = nextBatch(queue, session.propose);
+    let association: Association;
+    try {
+      association = await open(session, batch);
+    } catch (error) {
+      const permanent = error instanceof AssociationRejectedError && error.result === 1;
+      // The first association failing says the peer cannot be had: there is nothing to go on with.
+      if (!established || permanent || ++inARow > session.retries) {
+        giveUp(describeError(error), errorCode(error));
+        return;
+      }
+      results.note(`could not open a new association (${describeError(error)}): retry ${inARow} of ${session.retries}`, {
+        retry: inARow,
+        error: describeError(error),
+        code: errorCode(error),
+      });
+      await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+      continue;
+    }
+    established = true;
+    const number = ++session.opened;
+    const outcome = await send(session, association, number, lane, batch);
+    queue = queue.slice(outcome.settled);
+    if (outcome.error === undefined) {
+      inARow = 0;
+      continue;
+    }
+    if (outcome.stored > 0) inARow = 0;
+    if (queue.length === 0) return;
+    const why = describeError(outcome.error);
+    if (++inARow > session.retries) {
+      giveUp(`association ${number} ended early (${why}) and --retries ${session.retries} are used up`, errorCode(outcome.error));
+      return;
+    }
+    results.note(
+      `association ${number} ended early (${why}); a new association for the ${queue.length} file${queue.length === 1 ? '' : 's'} left (retry ${inARow} of ${session.retries})`,
+      { association: number, endedEarly: why, code: errorCode(outcome.error), left: queue.length, retry: inARow },
+    );
+    if (outcome.stored === 0) await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+  }
+}
+
+/** Reads the header of each file found: DICOM ones become jobs, the others get their line now. */
+function inspect(paths: readonly string[], results: Results): Job[] {
+  const jobs: Job[] = [];
+  for (const path of paths) {
+    if (basename(path).toUpperCase() === 'DICOMDIR') {
+      results.skipped(path, 'a DICOMDIR (a media directory, not an object to store)', 'DICOMDIR');
+      continue;
+    }
+    try {
+      // Blocking reads: nothing else runs before the associations open.
+      const header = readDicomFileHeaderSync(path);
+      if (header.sopClassUid === MEDIA_STORAGE_DIRECTORY) {
+        results.skipped(path, 'a DICOMDIR (a media directory, not an object to store)', 'DICOMDIR');
+        continue;
+      }
+      jobs.push({
+        path,
+        sopClassUid: header.sopClassUid,
+        sopInstanceUid: header.sopInstanceUid,
+        transferSyntaxUid: header.transferSyntaxUid,
+        fileSize: header.fileSize,
+        dataSetSize: header.fileSize - header.dataSetOffset,
+      });
+    } catch (error) {
+      if (error instanceof Part10Error) results.skipped(path, fileProblem(path, error), 'NOT_DICOM');
+      else results.failed(path, error, 0, 0);
+    }
+  }
+  return jobs;
+}
+
 /** `bar`: where the progress bar is drawn (a terminal); undefined for plain lines only. */
 export async function storeCommand(args: readonly string[], out: Output, bar?: (text: string) => void): Promise<number> {
-  const { positionals, options } = parseArgs(args, COMMON_OPTIONS);
+  const parsed = parseArgs(args, OPTIONS);
+  const { positionals, options } = parsed;
   if (positionals.length < 3) throw new UsageError('store takes HOST, PORT and at least one PATH');
   const [host, portText, ...given] = positionals as [string, string, ...string[]];
   const settings = commonSettings(options);
   const target = { host, port: port(portText) };
+  const lanes = intOption(options, 'associations', 1, 1, 64);
+  const retries = intOption(options, 'retries', 2, 0, 1000);
+  const propose = parsePropose(stringOption(options, 'propose'));
+  const tls = tlsClientOptions(parsed);
+  const userIdentity = userIdentityOption(options);
 
-  const files: Candidate[] = [];
-  let unreadable = 0;
-  const skip = (path: string, error: unknown) => {
-    unreadable++;
-    if (settings.json) out.json({ command: 'store', file: path, skipped: describeError(error) });
-    else out.error(`skipped ${path}: ${describeError(error)}`);
+  let progress: Progress | undefined;
+  const results = new Results(out, settings.json, () => progress);
+  const found = await scan(given, options.recursive === true);
+  for (const { path, error } of found.unreadable) results.failed(path, error, 0, 0);
+  if (found.notEntered.length > 0) {
+    const text = `${found.notEntered.length} sub-folder${found.notEntered.length === 1 ? '' : 's'} not scanned (--recursive sends their files too): ${found.notEntered.join(', ')}`;
+    if (settings.json) out.json({ command: 'store', notScanned: found.notEntered });
+    else out.error(text);
+  }
+  const jobs = inspect(found.files, results);
+  const totalBytes = jobs.reduce((n, job) => n + job.dataSetSize, 0);
+  progress = new Progress(jobs.length, totalBytes, out, settings.json ? undefined : bar);
+  const session: Session = {
+    settings,
+    target,
+    tls,
+    userIdentity,
+    propose,
+    retries,
+    results,
+    progress,
+    errors: new Set(),
+    opened: 0,
   };
-  const paths: string[] = [];
-  for await (const path of walk(given, skip)) paths.push(path);
-  const headers = readHeaders(paths);
-  headers.forEach((header, i) => {
-    if (header instanceof Error) skip(paths[i]!, header);
-    else files.push({ path: paths[i]!, header });
-  });
-  const totalBytes = files.reduce((n, f) => n + f.header.fileSize - f.header.dataSetOffset, 0);
-  const progress = new Progress(files.length, totalBytes, out, settings.json ? undefined : bar);
-  let stored = 0;
-  let warnings = 0;
-  let failed = 0;
-  let fatal: string | undefined;
-
-  for (const batch of batches(files)) {
-    let association: Association;
-    try {
-      association = await new Promise<Association>((resolve, reject) => {
-        associate({
-          ...target,
-          callingAeTitle: settings.callingAeTitle,
-          calledAeTitle: settings.calledAeTitle,
-          maxPduLength: settings.maxPduLength,
-          timeouts: settings.timeouts,
-          presentationContexts: storageContexts(
-            batch.map((f) => ({ sopClassUid: f.header.meta.mediaStorageSopClassUid, transferSyntaxUid: f.header.meta.transferSyntaxUid })),
-          ),
-        }).subscribe({ next: resolve, error: reject });
-      });
-    } catch (error) {
-      fatal = describeError(error);
-      failed += batch.length;
-      break;
-    }
-    let started = performance.now();
-    /** How many files of the batch have an outcome (they come in order). */
-    let settled = 0;
-    const failure = (file: Candidate, error: unknown) => {
-      settled++;
-      failed++;
-      progress.done(file.path, 0);
-      if (settings.json) out.json({ command: 'store', file: file.path, error: describeError(error) });
-      else progress.say(`failed ${file.path}: ${describeError(error)}`);
-    };
-    const answered = (file: Candidate, response: Extract<StoreEvent, { type: 'response' }>) => {
-      settled++;
-      const ms = Math.round(performance.now() - started);
-      started = performance.now();
-      const size = file.header.fileSize - file.header.dataSetOffset;
-      progress.done(file.path, size);
-      if (response.status.kind === 'success') stored++;
-      else if (response.status.kind === 'warning') warnings++;
-      else failed++;
-      const code = `0x${response.status.code.toString(16).padStart(4, '0')}`;
-      if (settings.json) {
-        out.json({
-          command: 'store',
-          file: file.path,
-          sopInstanceUid: response.sopInstanceUid,
-          status: response.status.code,
-          kind: response.status.kind,
-          meaning: response.status.meaning,
-          transferSyntax: response.transferSyntaxUid,
-          converted: response.converted,
-          bytes: size,
-          ms,
-        });
-      } else if (response.status.kind !== 'success' || !progress.interactive) {
-        progress.say(
-          `${file.path}: ${response.status.meaning} (${code})${response.converted ? `, sent as ${response.transferSyntaxUid}` : ''}`,
-        );
-      }
-    };
-    try {
-      // storeAll opens the next file while one is sent.
-      await lastValueFrom(
-        storeAll(
-          association,
-          batch.map((f) => f.path),
-        ).pipe(
-          // No progress and no response for the timeout: the peer is stuck (PS3.7's DIMSE timeout).
-          timeout({ each: settings.dimseTimeoutMs }),
-          tap((event) => {
-            const file = batch[event.index]!;
-            if (event.type === 'progress') progress.file(file.path, event.bytesSent);
-            else if (event.type === 'response') answered(file, event);
-            else failure(file, event.error);
-          }),
-        ),
-        { defaultValue: undefined },
-      );
-    } catch (error) {
-      // The association ended, or the peer went silent: the file in flight failed, the rest is not sent.
-      const inFlight = batch[settled];
-      if (inFlight) failure(inFlight, error);
-      await letGo(association, error);
-      fatal = describeError(error);
-    }
-    if (fatal) break;
-    await letGo(association);
-  }
+  if (jobs.length === 0) session.errors.add('no DICOM file to send');
+  await Promise.all(split(jobs, lanes).map((files, lane) => runLane(session, lane, files)));
   progress.finish();
-  const notSent = files.length - stored - warnings - failed;
-  const seconds = progress.elapsedSeconds();
-  if (settings.json) {
-    out.json({
-      command: 'store',
-      summary: true,
-      stored,
-      warnings,
-      failed: failed + notSent,
-      skipped: unreadable,
-      bytes: progress.bytesDone,
-      seconds,
-      ...(fatal ? { error: fatal } : {}),
-    });
-  } else {
-    if (fatal) out.error(`dimse-rx store: ${fatal}`);
-    out.line(
-      `${stored} stored, ${warnings} with warnings, ${failed + notSent} failed, ${unreadable} skipped; ${(progress.bytesDone / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s`,
-    );
-  }
-  return stored === files.length && unreadable === 0 && !fatal ? 0 : 1;
+  results.summary(progress.elapsedSeconds(), session.opened, [...session.errors]);
+  return results.allStored && jobs.length > 0 ? 0 : 1;
 }
