@@ -144,11 +144,14 @@ describe('even fragments (DCMTK aborts with "DIMSE: Odd Fragment Length" otherwi
   });
 
   it('pads a data set of odd length with one zero byte in its last fragment', () => {
-    expect(fragment(1, command, [Uint8Array.of(1, 2, 3)], 16384).map(shape)).toEqual([
+    expect(fragment(1, command, [Uint8Array.of(1, 2), Uint8Array.of(3, 4, 5)], 16384).map(shape)).toEqual([
       [
         ['command', true, [command.length]],
         ['data', false, [1, 2]],
-        ['data', true, [3, 0]],
+      ],
+      [
+        ['data', false, [3, 4]],
+        ['data', true, [5, 0]],
       ],
     ]);
     expect(fragment(1, command, [Uint8Array.of(9)], 16384).map(shape)).toEqual([
@@ -162,6 +165,34 @@ describe('even fragments (DCMTK aborts with "DIMSE: Odd Fragment Length" otherwi
     const full = fragment(1, command, [bytesOf(size)], 16384);
     expect(full.map(pduLength)).toEqual([16384, 16384, 8]);
     expect(full.at(-1)!.pdvs.map((v) => [v.last, [...v.value]])).toEqual([[true, [bytesOf(size)[size - 1], 0]]]);
+  });
+
+  it('puts two PDVs at most in a P-DATA-TF, one data fragment beside the command (DCMTK 3.6.7 misreads a third)', () => {
+    expect(fragment(1, command, [Uint8Array.of(1, 2, 3)], 16384).map(shape)).toEqual([
+      [
+        ['command', true, [command.length]],
+        ['data', false, [1, 2]],
+      ],
+      [['data', true, [3, 0]]],
+    ]);
+    expect(fragment(1, command, [Uint8Array.of(1), Uint8Array.of(2, 3, 4)], 16384).map(shape)).toEqual([
+      [
+        ['command', true, [command.length]],
+        ['data', false, [1, 2]],
+      ],
+      [['data', true, [3, 4]]],
+    ]);
+    expect(fragment(1, command, [Uint8Array.of(1, 2), Uint8Array.of(3), Uint8Array.of(4, 5, 6, 7)], 16384).map(shape)).toEqual([
+      [
+        ['command', true, [command.length]],
+        ['data', false, [1, 2]],
+      ],
+      [
+        ['data', false, [3, 4]],
+        ['data', false, [5, 6]],
+      ],
+      [['data', true, [7, 0]]],
+    ]);
   });
 
   it('rounds the room of a PDV down to even: an odd maximum of 9 sends 2-byte values, as 8 does', () => {
@@ -221,6 +252,7 @@ describe('even fragments (DCMTK aborts with "DIMSE: Odd Fragment Length" otherwi
           for (const pdu of received) {
             expect(pduLength(pdu)).toBeLessThanOrEqual(limit);
             expect(pdu.pdvs.length).toBeGreaterThan(0);
+            expect(pdu.pdvs.length).toBeLessThanOrEqual(2);
           }
           const pdvs = received.flatMap((p) => p.pdvs);
           expect(pdvs.every((v) => v.value.length % 2 === 0 && v.presentationContextId === 3)).toBe(true);

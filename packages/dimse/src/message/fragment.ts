@@ -34,7 +34,7 @@ interface Entry {
  * The last piece is held back until the next chunk or `end()`, since only then is it known to be
  * the last; nothing of a chunk is held past the next `data()` call (the channel reuses a chunk's
  * memory once the PDUs of the chunk after it are written). The command's last fragment and the
- * first data fragment share one PDU when they fit.
+ * first data fragment share one PDU when they fit, and no further data fragment joins them.
  */
 export class Fragmenter {
   readonly #id: number;
@@ -119,6 +119,10 @@ export class Fragmenter {
 
   /** The largest even value that still fits the PDU being filled (below 2: none does). */
   #room(): number {
+    // Two PDVs at most: DCMTK (3.6.7) misreads the third PDV of some P-DATA-TF ("Different
+    // PresIDs inside data set", "Unexpected PDV type"): after a command and a data fragment,
+    // and after a 2-byte fragment and another.
+    if (this.#pending.length === 2) return 0;
     return even(this.#maxPdu - this.#pendingLength - PDV_HEADER);
   }
 
