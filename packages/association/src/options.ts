@@ -1,5 +1,11 @@
 import type { ConnectionOptions, TlsOptions } from 'node:tls';
-import type { SopClassCommonExtendedNegotiation, SopClassExtendedNegotiation, UserIdentityRq } from '@dimse-rx/pdu';
+import type {
+  AssociateRj,
+  AssociateRq,
+  SopClassCommonExtendedNegotiation,
+  SopClassExtendedNegotiation,
+  UserIdentityRq,
+} from '@dimse-rx/pdu';
 import type { ObservableInput } from 'rxjs';
 import type { Timeouts } from './runtime/machine.js';
 
@@ -93,6 +99,11 @@ export interface ServeOptions extends CommonOptions, AcceptorPolicy {
   readonly tls?: TlsOptions;
   /** What happens to open associations when the subscriber leaves: release (default) or abort. */
   readonly onStop?: 'release' | 'abort';
+  /**
+   * Told of each association request rejected (A-ASSOCIATE-RJ sent), for logs: rejected requests
+   * are not emitted. `peer` is the requestor's address and port.
+   */
+  readonly onRejected?: (rejected: { readonly peer: string; readonly request: AssociateRq; readonly response: AssociateRj }) => void;
 }
 
 /** Throws a RangeError unless `value` can be a Maximum Length Sub-Item (PS3.8 D.1): 0 (no limit) to 2^32-1. */

@@ -102,6 +102,12 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
               answer.reason,
             );
             machine.primitive({ type: 'Evt8', response: answer });
+            try {
+              options.onRejected?.({ peer: transport.peer, request, response: answer });
+            } catch (error) {
+              // A logger that throws must not reach the connection, nor the process.
+              log.net('%s: onRejected failed: %s', transport.peer, error);
+            }
             return;
           }
           established.add(machine);

@@ -8,9 +8,18 @@
 import { main } from '../dist/dimse-rx.bundle.js';
 
 // Servers stop on SIGINT or SIGTERM; the handlers are installed only when a server asks.
+let stopped = false;
 const stop = () =>
   new Promise((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    const signalled = () => {
+      stopped = true;
+      resolve();
+    };
+    process.once('SIGINT', signalled);
+    process.once('SIGTERM', signalled);
   });
 process.exitCode = await main(process.argv.slice(2), { isTerminal: process.stderr.isTTY === true, stop });
+// A stopped server has released or aborted its associations: a peer that does not close its end
+// after an A-ABORT would otherwise keep the process waiting for ARTIM. (Output is written by now:
+// stdout and stderr are synchronous for files and pipes on Linux, and main awaited its lines.)
+if (stopped) process.exit();

@@ -1,4 +1,6 @@
+import type { Association } from '@dimse-rx/association';
 import {
+  CommandField,
   dimseStatus,
   discardSink,
   fileSink,
@@ -8,9 +10,11 @@ import {
   UNCOMPRESSED_TRANSFER_SYNTAXES,
   VERIFICATION_SOP_CLASS,
 } from '@dimse-rx/dimse';
-import { from, tap } from 'rxjs';
-import { describeOptions, intOption, type OptionSpec, parseArgs, UsageError } from '../args.js';
+import { from, of, tap } from 'rxjs';
+import { describeOptions, intOption, type OptionSpec, parseArgs, secondsOption, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, type Output } from './common.js';
+import { aeTitleOption, TLS_OPTIONS, tlsServerOptions } from './connection.js';
+import { ScpLog } from './scp-log.js';
 
 const OPTIONS: readonly OptionSpec[] = [
   { name: 'port', aliases: ['-p'], value: true, description: 'port to listen on (0: a free one, printed)' },
@@ -18,13 +22,27 @@ const OPTIONS: readonly OptionSpec[] = [
   { name: 'out', aliases: ['-od'], value: true, description: 'folder for the received files (Part 10)' },
   { name: 'discard', description: 'read and drop every data set instead of writing files' },
   { name: 'no-fsync', description: 'answer before the file is flushed to disk (for measurements only)' },
-  { name: 'aet', aliases: ['-aet'], value: true, description: 'the AE title answered (default: any)' },
+  { name: 'aet', aliases: ['-aet'], value: 'TITLE', description: 'the AE title answered (default: any)' },
+  { name: 'max-associations', value: 'N', description: 'associations at once; more are refused (2, 3, 2) (default 64)' },
+  {
+    name: 'idle-timeout',
+    value: 'SECONDS',
+    description: 'end an association silent this long: released, or aborted inside a message (default 60; 0: never)',
+  },
   ...COMMON_OPTIONS.filter((o) => o.name !== 'called-aet' && o.name !== 'calling-aet'),
+  ...TLS_OPTIONS,
 ];
 
-export const STORESCP_USAGE = `dimse-rx storescp --port N --out DIR [options]: a storage SCP (C-STORE, C-ECHO)
+export const STORESCP_USAGE = `Usage: dimse-rx storescp --port N --out DIR [options]
+A storage SCP (C-STORE, C-ECHO): writes each object received as a Part 10 file named after its
+SOP Instance UID. Logs each association (AE titles, user identity, contexts), C-ECHO, release,
+abort, and each request refused with its reason. Stops on SIGINT or SIGTERM.
 
+Options:
 ${describeOptions(OPTIONS)}`;
+
+/** On stop, how long open associations get to be released before they are aborted. */
+const STOP_GRACE_MS = 500;
 
 /** Storage SOP classes live under this root (PS3.4 B.5); Verification is accepted too. */
 const STORAGE_ROOT = '1.2.840.10008.5.1.4.';
@@ -65,21 +83,37 @@ function reported(handler: StorageHandler, out: Output, json: boolean): StorageH
 }
 
 export function storescpCommand(args: readonly string[], out: Output, stop: Promise<void>): Promise<number> {
-  const { positionals, options } = parseArgs(args, OPTIONS);
+  const parsed = parseArgs(args, OPTIONS);
+  const { positionals, options } = parsed;
   if (positionals.length > 0) throw new UsageError(`storescp takes no positional argument (got ${positionals.join(' ')})`);
   const discard = options.discard === true;
   const directory = typeof options.out === 'string' ? options.out : undefined;
   if (!discard && !directory) throw new UsageError('storescp needs --out DIR (or --discard)');
   const settings = commonSettings(options);
-  let count = 0;
+  const aeTitle = options.aet === undefined ? undefined : aeTitleOption(options, 'aet', '');
+  const maxAssociations = intOption(options, 'max-associations', 64, 1, 100_000);
+  const idle = secondsOption(options, 'idle-timeout', 60);
+  const tls = tlsServerOptions(parsed);
+  const log = new ScpLog(out, settings.json, (uid) => uid);
+  const numbers = new WeakMap<Association, number>();
+  const open = new Set<Association>();
   return new Promise<number>((resolve) => {
     const subscription = scp({
       port: intOption(options, 'port', 11112, 0, 65535),
       host: typeof options.host === 'string' ? options.host : '127.0.0.1',
-      ...(typeof options.aet === 'string' ? { aeTitles: [options.aet] } : {}),
+      ...(aeTitle === undefined ? {} : { aeTitles: [aeTitle] }),
       abstractSyntaxes: acceptStorage,
       maxPduLength: settings.maxPduLength,
-      timeouts: settings.timeouts,
+      maxAssociations,
+      timeouts: { ...settings.timeouts, idle },
+      ...(tls ? { tls } : {}),
+      onRejected: ({ peer, request, response }) => log.rejected(peer, request, response),
+      handlers: {
+        [CommandField.CEchoRq]: ({ association }) => {
+          log.echo(numbers.get(association) ?? 0);
+          return of({ status: 0 });
+        },
+      },
       store: reported(discard ? discardSink : fileSink({ directory: directory!, fsync: options['no-fsync'] !== true }), out, settings.json),
       onListening: ({ host, port }) => {
         if (settings.json) out.json({ command: 'storescp', listening: true, host, port });
@@ -87,17 +121,29 @@ export function storescpCommand(args: readonly string[], out: Output, stop: Prom
       },
     }).subscribe({
       next: (association) => {
-        const n = ++count;
-        const { callingAeTitle, calledAeTitle } = association.negotiation;
-        if (settings.json) out.json({ command: 'storescp', association: n, callingAeTitle, calledAeTitle });
-        else out.line(`association ${n}: ${callingAeTitle} -> ${calledAeTitle}`);
+        numbers.set(association, log.accepted(association));
+        open.add(association);
+        association.finished.subscribe(() => open.delete(association));
       },
       error: (error: Error) => {
         out.error(`dimse-rx storescp: ${error.message}`);
         resolve(1);
       },
     });
-    void stop.then(() => {
+    void stop.then(async () => {
+      // Stopped (SIGTERM): open associations are asked to release, those that do not within the
+      // grace are aborted; then the server closes, and what is left of their connections with it.
+      log.stopping = true;
+      for (const association of open) association.release().subscribe({ error: () => undefined });
+      const released = Promise.all([...open].map((a) => new Promise((done) => a.finished.subscribe(done))));
+      let grace: NodeJS.Timeout | undefined;
+      await Promise.race([released, new Promise((done) => (grace = setTimeout(done, STOP_GRACE_MS)))]);
+      clearTimeout(grace);
+      if (open.size > 0) {
+        for (const association of open) association.abort();
+        // A turn of the event loop for the A-ABORT PDUs to be written before the process may end.
+        await new Promise((done) => setTimeout(done, 20));
+      }
       subscription.unsubscribe();
       resolve(0);
     });
