@@ -19,6 +19,7 @@ import {
   IMPLEMENTATION_VERSION_NAME,
   type UserIdentityDecision,
 } from '../options.js';
+import { maximumLengthProblem } from './outcome.js';
 
 const reject = (result: number, source: number, reason: number): AssociateRj => ({ type: 'AssociateRj', result, source, reason });
 
@@ -57,6 +58,10 @@ export function answerRequest(
   }
   if (request.applicationContextName !== DICOM_APPLICATION_CONTEXT_NAME) {
     return of(reject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.ServiceUser.ApplicationContextNameNotSupported));
+  }
+  // A Maximum Length of 1 to 7 leaves no room for an even fragment: no response could be sent.
+  if (maximumLengthProblem(request) !== undefined) {
+    return of(reject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.ServiceUser.NoReasonGiven));
   }
   if (policy.aeTitles && !policy.aeTitles.some((t) => same(t, request.calledAeTitle))) {
     return of(reject(RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.ServiceUser.CalledAeTitleNotRecognized));

@@ -63,6 +63,24 @@ const find = <T extends UserInformationSubItem['type']>(items: readonly UserInfo
 const all = <T extends UserInformationSubItem['type']>(items: readonly UserInformationSubItem[], type: T) =>
   items.filter((i): i is Extract<UserInformationSubItem, { type: T }> => i.type === type);
 
+/**
+ * The smallest Maximum Length (PS3.8 D.1) that a P-DATA-TF can be sent within: a PDV item
+ * header of 6 bytes and a value of 2, as every fragment must have an even length (DCMTK aborts
+ * on an odd one). 0 means no limit.
+ */
+export const MIN_MAX_PDU_LENGTH = 8;
+
+/**
+ * Why the Maximum Length Sub-Item of an A-ASSOCIATE-RQ or -AC cannot be worked with (1 to 7:
+ * not a single message could be sent to that side), or undefined when it can.
+ */
+export function maximumLengthProblem(pdu: AssociateRq | AssociateAc): string | undefined {
+  const value = find(pdu.userInformation, 'MaximumLength')?.maximumLength;
+  if (value === undefined || value === 0 || value >= MIN_MAX_PDU_LENGTH) return undefined;
+  const name = pdu.type === 'AssociateRq' ? 'A-ASSOCIATE-RQ' : 'A-ASSOCIATE-AC';
+  return `the ${name} gives a Maximum Length of ${value}, below ${MIN_MAX_PDU_LENGTH}: no P-DATA-TF that short holds a fragment (6 bytes of PDV header and 2 of value at least; 0 would mean no limit)`;
+}
+
 /** The negotiation outcome of a request and its accept, from one side's point of view. */
 export function negotiationOf(role: UlRole, request: AssociateRq, response: AssociateAc): Negotiation {
   const proposed = new Map(request.presentationContexts.map((pc) => [pc.id, pc]));

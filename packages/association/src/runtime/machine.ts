@@ -1,4 +1,4 @@
-import { encodePduParts, type Pdu, PduDecodeError, PduFramer } from '@dimse-rx/pdu';
+import { AbortReason, encodePduParts, type Pdu, PduDecodeError, PduFramer } from '@dimse-rx/pdu';
 import {
   AsyncSubject,
   BehaviorSubject,
@@ -25,6 +25,7 @@ import { initialUlState, ulReducer } from '../fsm/reducer.js';
 import { type EventName, STATE_TABLE, type StateName } from '../fsm/table.js';
 import type { UlEffect, UlEvent, UlNotice, UlResult, UlRole, UlState } from '../fsm/types.js';
 import { log } from '../log.js';
+import { maximumLengthProblem } from '../negotiation/outcome.js';
 import type { Transport } from '../transport/transport.js';
 
 /** Timer durations in milliseconds; 0 turns a timer off. */
@@ -430,6 +431,13 @@ export class UlMachine {
         }
         for (const pdu of pdus) {
           if (log.pdu.enabled) log.pdu('%s: received %s', this.#options.label, summarize(pdu));
+          // An accept whose Maximum Length no fragment fits is an invalid PDU (AA-8, reason 6).
+          const problem = pdu.type === 'AssociateAc' && this.#state.value.name === 'Sta5' ? maximumLengthProblem(pdu) : undefined;
+          if (problem !== undefined) {
+            broken = true;
+            this.#wire.next({ type: 'Evt19', reason: AbortReason.InvalidPduParameterValue, problem });
+            return;
+          }
           this.#wire.next(pduEvent(pdu));
         }
       },
