@@ -13,9 +13,9 @@ import { aeTitleOption } from './connection.js';
 
 /** Options every network command takes. */
 export const COMMON_OPTIONS: readonly OptionSpec[] = [
-  { name: 'calling-aet', aliases: ['-aet'], value: true, description: 'our AE title (default DIMSE-RX)' },
-  { name: 'called-aet', aliases: ['-aec'], value: true, description: "the peer's AE title (default ANY-SCP)" },
-  { name: 'max-pdu', value: true, description: 'largest P-DATA-TF we receive, bytes (default 16384; 0: no limit)' },
+  { name: 'calling-aet', aliases: ['-aet'], value: 'TITLE', description: 'our AE title (default DIMSE-RX)' },
+  { name: 'called-aet', aliases: ['-aec'], value: 'TITLE', description: "the peer's AE title (default ANY-SCP)" },
+  { name: 'max-pdu', value: 'BYTES', description: 'largest P-DATA-TF we receive, bytes (default 16384; 0: no limit)' },
   { name: 'timeout', aliases: ['-to'], value: true, description: 'connect, ACSE and DIMSE response timeout, seconds (default 30)' },
   { name: 'verbose', aliases: ['-v'], description: 'log PDUs, state transitions and messages (DEBUG=dimse-rx:*)' },
   { name: 'json', description: 'one JSON object per result line, for scripts' },

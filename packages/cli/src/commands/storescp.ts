@@ -17,9 +17,9 @@ import { aeTitleOption, TLS_OPTIONS, tlsServerOptions } from './connection.js';
 import { ScpLog } from './scp-log.js';
 
 const OPTIONS: readonly OptionSpec[] = [
-  { name: 'port', aliases: ['-p'], value: true, description: 'port to listen on (0: a free one, printed)' },
-  { name: 'host', value: true, description: 'address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)' },
-  { name: 'out', aliases: ['-od'], value: true, description: 'folder for the received files (Part 10)' },
+  { name: 'port', aliases: ['-p'], value: 'N', description: 'port to listen on (0: a free one, printed)' },
+  { name: 'host', value: 'ADDRESS', description: 'address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)' },
+  { name: 'out', aliases: ['-od'], value: 'DIR', description: 'folder for the received files (Part 10)' },
   { name: 'discard', description: 'read and drop every data set instead of writing files' },
   { name: 'no-fsync', description: 'answer before the file is flushed to disk (for measurements only)' },
   { name: 'aet', aliases: ['-aet'], value: 'TITLE', description: 'the AE title answered (default: any)' },
@@ -27,7 +27,7 @@ const OPTIONS: readonly OptionSpec[] = [
   {
     name: 'idle-timeout',
     value: 'SECONDS',
-    description: 'end an association silent this long: released, or aborted inside a message (default 60; 0: never)',
+    description: 'end an association that stays silent this long (default 60; 0: never)',
   },
   ...COMMON_OPTIONS.filter((o) => o.name !== 'called-aet' && o.name !== 'calling-aet'),
   ...TLS_OPTIONS,
