@@ -2,7 +2,13 @@
  * The results of a `store` run: exactly one line per file (stored, warning, failed, not sent,
  * skipped), as words or as JSON, the counts, and the error codes scripts can test.
  */
-import { AssociationAbortedError, AssociationRejectedError, AssociationTimeoutError, ConnectionError } from '@dimse-rx/association';
+import {
+  AssociationAbortedError,
+  AssociationRejectedError,
+  AssociationTimeoutError,
+  ConnectionError,
+  NoPresentationContextAcceptedError,
+} from '@dimse-rx/association';
 import { type DimseStatus, NoPresentationContextError, Part10Error } from '@dimse-rx/dimse';
 import { TimeoutError } from 'rxjs';
 import { describeError, type Output } from './common.js';
@@ -44,7 +50,7 @@ export function errorCode(error: unknown): string {
   if (error instanceof AssociationTimeoutError) return 'ASSOCIATION_TIMEOUT';
   if (error instanceof ConnectionError) return error.code ?? 'CONNECTION_CLOSED';
   if (error instanceof TimeoutError) return 'DIMSE_TIMEOUT';
-  if (error instanceof NoPresentationContextError) return 'NO_PRESENTATION_CONTEXT';
+  if (error instanceof NoPresentationContextError || error instanceof NoPresentationContextAcceptedError) return 'NO_PRESENTATION_CONTEXT';
   if (error instanceof Part10Error) return 'NOT_DICOM';
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return typeof code === 'string' ? code : 'ERROR';

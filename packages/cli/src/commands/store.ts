@@ -1,7 +1,13 @@
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { ConnectionOptions } from 'node:tls';
-import { type AssociateOptions, type Association, AssociationRejectedError, associate } from '@dimse-rx/association';
+import {
+  type AssociateOptions,
+  type Association,
+  AssociationRejectedError,
+  associate,
+  NoPresentationContextAcceptedError,
+} from '@dimse-rx/association';
 import {
   isUncompressed,
   Part10Error,
@@ -285,6 +291,15 @@ async function runLane(session: Session, lane: number, files: readonly Job[]): P
     try {
       association = await open(session, batch);
     } catch (error) {
+      if (error instanceof NoPresentationContextAcceptedError) {
+        // The peer takes none of these files as proposed: each is refused, not waiting for another try.
+        for (const job of batch) {
+          progress.done(undefined, 0);
+          results.failed(job.path, error, 0, 0);
+        }
+        queue = queue.slice(batch.length);
+        continue;
+      }
       const permanent = error instanceof AssociationRejectedError && error.result === 1;
       // The first association failing says the peer cannot be had: there is nothing to go on with.
       if (!established || permanent || ++inARow > session.retries) {
