@@ -131,11 +131,11 @@ export function storescpCommand(args: readonly string[], out: Output, stop: Prom
       },
     });
     void stop.then(async () => {
-      // Stopped (SIGTERM): open associations are asked to release, those that do not within the
-      // grace are aborted; then the server closes, and what is left of their connections with it.
+      // Stopped (SIGTERM): the server stops listening and asks the open associations to release
+      // (serve's teardown); those not released within the grace are aborted.
       log.stopping = true;
-      for (const association of open) association.release().subscribe({ error: () => undefined });
       const released = Promise.all([...open].map((a) => new Promise((done) => a.finished.subscribe(done))));
+      subscription.unsubscribe();
       let grace: NodeJS.Timeout | undefined;
       await Promise.race([released, new Promise((done) => (grace = setTimeout(done, STOP_GRACE_MS)))]);
       clearTimeout(grace);
@@ -144,7 +144,6 @@ export function storescpCommand(args: readonly string[], out: Output, stop: Prom
         // A turn of the event loop for the A-ABORT PDUs to be written before the process may end.
         await new Promise((done) => setTimeout(done, 20));
       }
-      subscription.unsubscribe();
       resolve(0);
     });
   });
