@@ -68,6 +68,21 @@ describe('dimse-rx store: results as storescu users expect them', () => {
     });
   });
 
+  it('sends a file named twice once, with one line', async () => {
+    const [file] = await writeStudy(work, 1, 8);
+    const received: string[] = [];
+    const peer = await startScp((info, data) => {
+      received.push(info.sopInstanceUid);
+      return answering(() => 0)(info, data);
+    });
+    stops.push(peer.stop);
+    const c = capture();
+    expect(await main(['store', '127.0.0.1', String(peer.port), file!.path, work, join(work, '.', 'image-0.dcm')], c.io)).toBe(0);
+    expect(received).toEqual([file!.uid]);
+    expect(c.out.filter((l) => l.includes('image-0.dcm'))).toHaveLength(1);
+    expect(c.out.at(-1)).toMatch(/^1 stored, /);
+  });
+
   it('exits 1 without connecting when nothing is DICOM', async () => {
     await writeFile(join(work, 'a.txt'), 'text');
     const c = capture();

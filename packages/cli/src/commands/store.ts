@@ -87,7 +87,10 @@ async function scan(paths: readonly string[], recursive: boolean): Promise<Scan>
       return;
     }
     if (!info.isDirectory()) {
-      result.files.push(path);
+      // A file named twice (or reached through two folders) is sent once, and has one line.
+      const real = await realpath(path).catch(() => path);
+      if (!seen.has(real)) result.files.push(path);
+      seen.add(real);
       return;
     }
     if (!given && !recursive) {
