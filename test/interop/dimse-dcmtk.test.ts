@@ -239,12 +239,11 @@ describeDcmtk('DIMSE: DCMTK echoscu and storescu into dimse-rx', () => {
     const result = await runDcmtk('echoscu', ['-v', ...DCMTK_TIMEOUTS, '-aet', 'ECHOSCU', LOOPBACK, String(port)], { timeoutMs: 15_000 });
     expect(output(result)).toContain('Received Echo Response (Success)');
     expect(result.code).toBe(0);
-    expect(lines.map((line) => JSON.parse(line) as unknown)).toContainEqual({
-      command: 'storescp',
-      association: 1,
-      callingAeTitle: 'ECHOSCU',
-      calledAeTitle: 'ANY-SCP',
-    });
+    const logged = lines.map((line) => JSON.parse(line) as unknown);
+    expect(logged).toContainEqual(
+      expect.objectContaining({ command: 'storescp', association: 1, callingAeTitle: 'ECHOSCU', calledAeTitle: 'ANY-SCP' }),
+    );
+    expect(logged).toContainEqual({ command: 'storescp', association: 1, echo: true, status: 0 });
   });
 
   for (const syntax of SYNTAXES) {
