@@ -4,6 +4,7 @@ import { firstValueFrom, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, describeError, letGo, type Output } from './common.js';
 import { IDENTITY_OPTIONS, TLS_OPTIONS, tlsClientOptions, userIdentityOption } from './connection.js';
+import { errorCode } from './error-code.js';
 
 const OPTIONS = [...COMMON_OPTIONS, ...TLS_OPTIONS, ...IDENTITY_OPTIONS];
 
@@ -48,7 +49,7 @@ export async function echoCommand(args: readonly string[], out: Output): Promise
     else out.line(`C-ECHO ${host}:${target.port}: ${status.meaning} (${code}) in ${ms} ms`);
     return status.kind === 'success' ? 0 : 1;
   } catch (error) {
-    if (settings.json) out.json({ command: 'echo', host, port: target.port, error: describeError(error) });
+    if (settings.json) out.json({ command: 'echo', host, port: target.port, error: describeError(error), code: errorCode(error) });
     else out.error(`dimse-rx echo: ${describeError(error)}`);
     // No association is left open behind an error.
     if (association) await letGo(association, error);

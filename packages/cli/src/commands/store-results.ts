@@ -2,16 +2,9 @@
  * The results of a `store` run: exactly one line per file (stored, warning, failed, not sent,
  * skipped), as words or as JSON, the counts, and the error codes scripts can test.
  */
-import {
-  AssociationAbortedError,
-  AssociationRejectedError,
-  AssociationTimeoutError,
-  ConnectionError,
-  NoPresentationContextAcceptedError,
-} from '@dimse-rx/association';
-import { type DimseStatus, NoPresentationContextError, Part10Error } from '@dimse-rx/dimse';
-import { TimeoutError } from 'rxjs';
+import type { DimseStatus } from '@dimse-rx/dimse';
 import { describeError, type Output } from './common.js';
+import { errorCode } from './error-code.js';
 import type { Progress } from './progress.js';
 
 /** A file found by the scan and readable as DICOM. */
@@ -39,22 +32,6 @@ export interface Answer {
 
 const round3 = (seconds: number) => Math.round(seconds * 1000) / 1000;
 const hex = (code: number) => `0x${code.toString(16).padStart(4, '0')}`;
-
-/**
- * A code for scripts, for an error that kept a file from being stored: the system's (ENOENT,
- * ECONNRESET...) when there is one, else the kind of failure.
- */
-export function errorCode(error: unknown): string {
-  if (error instanceof AssociationAbortedError) return 'ABORTED';
-  if (error instanceof AssociationRejectedError) return 'REJECTED';
-  if (error instanceof AssociationTimeoutError) return 'ASSOCIATION_TIMEOUT';
-  if (error instanceof ConnectionError) return error.code ?? 'CONNECTION_CLOSED';
-  if (error instanceof TimeoutError) return 'DIMSE_TIMEOUT';
-  if (error instanceof NoPresentationContextError || error instanceof NoPresentationContextAcceptedError) return 'NO_PRESENTATION_CONTEXT';
-  if (error instanceof Part10Error) return 'NOT_DICOM';
-  const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  return typeof code === 'string' ? code : 'ERROR';
-}
 
 /** What went wrong with a file, without the file's path (which its line already starts with). */
 export function fileProblem(path: string, error: unknown): string {

@@ -21,8 +21,9 @@ import { lastValueFrom, tap, timeout } from 'rxjs';
 import { describeOptions, intOption, type OptionSpec, parseArgs, port, stringOption, UsageError } from '../args.js';
 import { COMMON_OPTIONS, type CommonSettings, commonSettings, describeError, letGo, type Output } from './common.js';
 import { IDENTITY_OPTIONS, TLS_OPTIONS, tlsClientOptions, userIdentityOption } from './connection.js';
+import { errorCode } from './error-code.js';
 import { Progress } from './progress.js';
-import { errorCode, fileProblem, type Job, Results } from './store-results.js';
+import { fileProblem, type Job, Results } from './store-results.js';
 
 const STORE_OPTIONS: readonly OptionSpec[] = [
   {
