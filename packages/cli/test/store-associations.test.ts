@@ -109,6 +109,22 @@ describe('dimse-rx store over several associations', () => {
     expect(c.out.at(-1)).toMatch(/^10 stored, 0 with warnings, 0 failed, 0 not sent, 0 skipped; .* over 4 associations$/);
   });
 
+  it('--associations 4 into a peer that takes 2 at once: the refused ones hand their files over, every file stored', async () => {
+    const files = await writeStudy(work, 12, 6);
+    const out = join(work, 'received');
+    const scp = await startStorescp(['--out', out, '--max-associations', '2']);
+    const c = capture();
+    try {
+      expect(await main(['store', '127.0.0.1', String(scp.port), ...files.map((f) => f.path), '--associations', '4'], c.io)).toBe(0);
+    } finally {
+      await scp.stop();
+    }
+    expect((await readdir(out)).sort()).toEqual(files.map((f) => `${f.uid}.dcm`).sort());
+    expect(scp.lines.filter((l) => /^refused association .*local limit exceeded/i.test(l))).toHaveLength(2);
+    expect(c.out.filter((l) => /^an association was refused \(.*\): its \d+ files? go over the others$/.test(l))).toHaveLength(2);
+    expect(c.out.filter((l) => l.startsWith('stored '))).toHaveLength(12);
+  });
+
   it('--associations 4 has the four open at the same time', async () => {
     const files = await writeStudy(work, 8, 5);
     let open = 0;

@@ -178,6 +178,10 @@ interface Session {
   readonly errors: Set<string>;
   /** Associations opened so far (their numbers in the output). */
   opened: number;
+  /** Files of a lane whose first association the peer refused for now: the other lanes take them. */
+  readonly handedOver: Job[];
+  /** Lanes still at work. */
+  running: number;
 }
 
 function open(session: Session, batch: readonly Job[]): Promise<Association> {
@@ -275,8 +279,20 @@ async function send(
  * (as many files as its presentation contexts allow), and when one ends early (the peer aborted,
  * the connection dropped, a timeout), a new one for the files not yet sent, up to
  * `retries` times in a row without a file stored. Files it gives up on are reported as not sent.
+ * A lane whose first association is refused for now (a transient rejection: the peer's limit of
+ * associations, most often) while another lane has one hands its files over (`mayHandOver`),
+ * and a lane done with its own files takes those handed over.
  */
-async function runLane(session: Session, lane: number, files: readonly Job[]): Promise<void> {
+async function runLane(session: Session, lane: number, files: readonly Job[], mayHandOver: boolean): Promise<void> {
+  session.running++;
+  try {
+    await sendLane(session, lane, files, mayHandOver);
+  } finally {
+    session.running--;
+  }
+}
+
+async function sendLane(session: Session, lane: number, files: readonly Job[], mayHandOver: boolean): Promise<void> {
   const { results, progress } = session;
   let queue = files.slice();
   let established = false;
@@ -289,7 +305,11 @@ async function runLane(session: Session, lane: number, files: readonly Job[]): P
     }
     queue = [];
   };
-  while (queue.length > 0) {
+  for (;;) {
+    if (queue.length === 0) {
+      if (!established || session.handedOver.length === 0) return;
+      queue = session.handedOver.splice(0);
+    }
     const batch = nextBatch(queue, session.propose);
     let association: Association;
     try {
@@ -303,6 +323,19 @@ async function runLane(session: Session, lane: number, files: readonly Job[]): P
         }
         queue = queue.slice(batch.length);
         continue;
+      }
+      const transient = error instanceof AssociationRejectedError && error.result === 2;
+      if (!established && transient && mayHandOver && session.running > 1) {
+        results.note(
+          `an association was refused (${describeError(error)}): its ${queue.length} file${queue.length === 1 ? '' : 's'} go over the others`,
+          {
+            refused: describeError(error),
+            code: errorCode(error),
+            handedOver: queue.length,
+          },
+        );
+        session.handedOver.push(...queue);
+        return;
       }
       const permanent = error instanceof AssociationRejectedError && error.result === 1;
       // The first association failing says the peer cannot be had: there is nothing to go on with.
@@ -327,7 +360,7 @@ async function runLane(session: Session, lane: number, files: readonly Job[]): P
       continue;
     }
     if (outcome.stored > 0) inARow = 0;
-    if (queue.length === 0) return;
+    if (queue.length === 0) continue;
     const why = describeError(outcome.error);
     if (++inARow > session.retries) {
       giveUp(`association ${number} ended early (${why}) and --retries ${session.retries} are used up`, errorCode(outcome.error));
@@ -409,9 +442,13 @@ export async function storeCommand(args: readonly string[], out: Output, bar?: (
     progress,
     errors: new Set(),
     opened: 0,
+    handedOver: [],
+    running: 0,
   };
   if (jobs.length === 0) session.errors.add('no DICOM file to send');
-  await Promise.all(split(jobs, lanes).map((files, lane) => runLane(session, lane, files)));
+  await Promise.all(split(jobs, lanes).map((files, lane) => runLane(session, lane, files, lanes > 1)));
+  // Handed over after every other lane was done: one more lane for them, which keeps them.
+  if (session.handedOver.length > 0) await runLane(session, 0, session.handedOver.splice(0), false);
   progress.finish();
   results.summary(progress.elapsedSeconds(), session.opened, [...session.errors]);
   return results.allStored && jobs.length > 0 ? 0 : 1;
