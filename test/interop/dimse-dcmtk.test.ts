@@ -36,6 +36,7 @@ import { dataSetSha256, filesIn, type LargeFile, readDataSet, writeLargePart10, 
 const { ImplicitVrLittleEndian: IMPLICIT_LE, ExplicitVrLittleEndian: EXPLICIT_LE, ExplicitVrBigEndian: EXPLICIT_BE } = TransferSyntax;
 /** Multi-frame Grayscale Word Secondary Capture Image Storage (PS3.4 B.5): the 200 MB image. */
 const MULTIFRAME_WORD_SC = '1.2.840.10008.5.1.4.1.1.7.3';
+const SEGMENTATION = '1.2.840.10008.5.1.4.1.1.66.4';
 const STORAGE_ROOT = '1.2.840.10008.5.1.4.1.1.';
 
 /** The uncompressed syntaxes, with DCMTK's option letter and how its tools name them. */
@@ -244,6 +245,35 @@ describeDcmtk('DIMSE: DCMTK echoscu and storescu into dimse-rx', () => {
       expect.objectContaining({ command: 'storescp', association: 1, callingAeTitle: 'ECHOSCU', calledAeTitle: 'ANY-SCP' }),
     );
     expect(logged).toContainEqual({ command: 'storescp', association: 1, echo: true, status: 0 });
+  });
+
+  it('findscu gets no presentation context from `dimse-rx storescp` (result 3); storescu stores a Segmentation', async () => {
+    const directory = await folder('cli-classes');
+    const { port, lines } = await cliStorescp(['--out', directory]);
+    const find = await runDcmtk('findscu', ['-v', ...DCMTK_TIMEOUTS, '-S', '-k', 'QueryRetrieveLevel=STUDY', LOOPBACK, String(port)], {
+      timeoutMs: 15_000,
+    });
+    expect(output(find)).toMatch(/No Acceptable Presentation Contexts|No presentation context/i);
+    expect(find.code).not.toBe(0);
+    const logged = lines.map(
+      (line) => JSON.parse(line) as { association?: number; refused?: { abstractSyntax: string; result: number }[] },
+    );
+    expect(logged.find((l) => l.association === 1 && l.refused)?.refused).toEqual([
+      { abstractSyntax: '1.2.840.10008.5.1.4.1.2.2.1', result: 3, reason: 'abstract syntax not supported' },
+    ]);
+
+    const segmentation = join(directory, 'seg-source.dcm');
+    const sopInstanceUid = '1.2.826.0.1.3680043.2.1143.66.4';
+    await writePart10(
+      segmentation,
+      { ...richDataset(66), SOPClassUID: SEGMENTATION, SOPInstanceUID: sopInstanceUid, Modality: 'SEG' },
+      EXPLICIT_LE,
+    );
+    const result = await storescu(port, ['-aet', 'STORESCU'], [segmentation]);
+    expect(result.code, output(result)).toBe(0);
+    expect(lines.map((line) => JSON.parse(line) as unknown)).toContainEqual(
+      expect.objectContaining({ command: 'storescp', sopClassUid: SEGMENTATION, sopInstanceUid, status: 0 }),
+    );
   });
 
   for (const syntax of SYNTAXES) {

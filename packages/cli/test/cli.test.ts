@@ -278,7 +278,9 @@ describe('dimse-rx echo, store and storescp', () => {
       for (const file of files) {
         expect(scp.lines).toContainEqual(
           expect.stringMatching(
-            new RegExp(`^C-STORE ${file.uid.replaceAll('.', '\\.')} from DIMSE-RX: success \\(0x0000\\), ${file.dataSet.length} bytes$`),
+            new RegExp(
+              `^C-STORE 1\\.2\\.840\\.10008\\.5\\.1\\.4\\.1\\.1\\.\\d+(\\.\\d+)* \\([^)]+\\) ${file.uid.replaceAll('.', '\\.')} from DIMSE-RX: success \\(0x0000\\), ${file.dataSet.length} bytes in 1\\.2\\.840\\.10008\\.1\\.2[.\\d]* \\([^)]+\\)$`,
+            ),
           ),
         );
       }

@@ -40,7 +40,11 @@ describe('dimse-rx store --propose', () => {
     const c = capture();
     expect(await main(['store', '127.0.0.1', String(peer.port), file!.path], c.io)).toBe(0);
     expect(proposed(peer)).toEqual([[[EXPLICIT_LE], [EXPLICIT_LE, IMPLICIT_LE, DEFLATED, EXPLICIT_BE]]]);
-    expect(c.out[0]).toMatch(new RegExp(`^stored .*image-0\\.dcm: success \\(0x0000\\), sent as ${IMPLICIT_LE.replaceAll('.', '\\.')}`));
+    expect(c.out[0]).toMatch(
+      new RegExp(
+        `^stored .*image-0\\.dcm: success \\(0x0000\\), sent as ${IMPLICIT_LE.replaceAll('.', '\\.')} \\(Implicit VR Little Endian\\)`,
+      ),
+    );
   });
 
   it('own: nothing else, so a peer that wants another syntax gets nothing and the file fails with a code', async () => {

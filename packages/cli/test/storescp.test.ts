@@ -120,6 +120,39 @@ describe('dimse-rx storescp', () => {
     expect(scp.lines.join('\n')).not.toContain('secret');
   });
 
+  it('accepts exactly the storage SOP classes and Verification: query/retrieve, worklist and private classes get result 3, Segmentation is accepted', async () => {
+    const scp = await startStorescp(['--discard']);
+    cleanups.push(scp.stop);
+    const proposed = [
+      VERIFICATION,
+      '1.2.840.10008.5.1.4.1.2.2.1', // Study Root Query/Retrieve - FIND
+      '1.2.840.10008.5.1.4.31', // Modality Worklist - FIND
+      '1.2.840.10008.5.1.4.1.1.66.4', // Segmentation Storage
+      '1.2.840.10008.5.1.4.1.1.6', // Ultrasound Image Storage (Retired), still sent by old machines
+      '1.2.840.10008.5.1.4.38.1', // Hanging Protocol Storage (Annex GG)
+      '1.2.840.10008.5.1.4.1.1.9999', // under the storage root, but no SOP class
+      '1.2.3.4.5.6',
+    ];
+    const { association } = await open(scp.port, {
+      presentationContexts: proposed.map((abstractSyntax) => ({ abstractSyntax, transferSyntaxes: ['1.2.840.10008.1.2'] })),
+    });
+    expect(association.negotiation.presentationContexts.map((pc) => pc.result)).toEqual([0, 3, 3, 0, 0, 0, 3, 3]);
+    await firstValueFrom(association.release(), { defaultValue: undefined });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const lines = scp.lines.filter((l) => l.startsWith('association 1:'));
+    expect(lines).toContainEqual(
+      'association 1: accepted 1.2.840.10008.1.1 (Verification) in 1.2.840.10008.1.2 (Implicit VR Little Endian); ' +
+        '1.2.840.10008.5.1.4.1.1.66.4 (Segmentation Storage) in 1.2.840.10008.1.2 (Implicit VR Little Endian); ' +
+        '1.2.840.10008.5.1.4.1.1.6 (Ultrasound Image Storage (Retired)) in 1.2.840.10008.1.2 (Implicit VR Little Endian); ' +
+        '1.2.840.10008.5.1.4.38.1 (Hanging Protocol Storage) in 1.2.840.10008.1.2 (Implicit VR Little Endian)',
+    );
+    expect(lines).toContainEqual(
+      'association 1: refused 1.2.840.10008.5.1.4.1.2.2.1 (Study Root Query/Retrieve Information Model - FIND) (abstract syntax not supported); ' +
+        '1.2.840.10008.5.1.4.31 (Modality Worklist Information Model - FIND) (abstract syntax not supported); ' +
+        '1.2.840.10008.5.1.4.1.1.9999 (abstract syntax not supported); 1.2.3.4.5.6 (abstract syntax not supported)',
+    );
+  });
+
   it('logs an association the peer aborts', async () => {
     const scp = await startStorescp(['--discard']);
     cleanups.push(scp.stop);

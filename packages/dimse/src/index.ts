@@ -36,6 +36,15 @@ export {
   readPart10HeaderSync,
 } from './dataset/part10.js';
 export { generateSampleStudy } from './dataset/sample-study.js';
+export {
+  describeUid,
+  isStorageSopClass,
+  STORAGE_SOP_CLASSES,
+  type StorageSopClass,
+  sopClassName,
+  storageSopClass,
+  transferSyntaxName,
+} from './dataset/sop-classes.js';
 export { createTranscoder, TranscodeError } from './dataset/transcode/index.js';
 export {
   isUncompressed,

@@ -351,7 +351,9 @@ describe('store() into scp() with fileSink', () => {
     const error = await lastValueFrom(store(association, path)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NoPresentationContextError);
     expect((error as Error).message).toContain(JPEG_BASELINE);
-    expect((error as Error).message).toMatch(/the peer accepted it in 1\.2\.840\.10008\.1\.2\.1$/);
+    expect((error as Error).message).toMatch(
+      /class 1\.2\.840\.10008\.5\.1\.4\.1\.1\.2 \(CT Image Storage\) in .*; the peer accepted it in 1\.2\.840\.10008\.1\.2\.1 \(Explicit VR Little Endian\)$/,
+    );
 
     // Nothing was sent: the association goes on.
     expect(association.state).toBe('Sta6');

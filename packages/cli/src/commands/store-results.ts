@@ -2,7 +2,7 @@
  * The results of a `store` run: exactly one line per file (stored, warning, failed, not sent,
  * skipped), as words or as JSON, the counts, and the error codes scripts can test.
  */
-import type { DimseStatus } from '@dimse-rx/dimse';
+import { type DimseStatus, describeUid } from '@dimse-rx/dimse';
 import { describeError, type Output } from './common.js';
 import { errorCode } from './error-code.js';
 import type { Progress } from './progress.js';
@@ -113,7 +113,7 @@ export class Results {
     // On a terminal the bar shows the successes; what needs a look is printed.
     if (result === 'stored' && progress?.interactive && answer.warnings.length === 0) return;
     const comment = status.errorComment ? `: ${status.errorComment}` : '';
-    const sentAs = answer.converted ? `, sent as ${answer.transferSyntaxUid}` : '';
+    const sentAs = answer.converted ? `, sent as ${describeUid(answer.transferSyntaxUid)}` : '';
     const notes = answer.warnings.length > 0 ? `; ${answer.warnings.join('; ')}` : '';
     this.#say(`${result} ${job.path}: ${status.meaning}${comment} (${hex(status.code)})${sentAs}${notes}`);
   }

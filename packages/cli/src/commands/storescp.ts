@@ -1,9 +1,11 @@
 import type { Association } from '@dimse-rx/association';
 import {
   CommandField,
+  describeUid,
   dimseStatus,
   discardSink,
   fileSink,
+  isStorageSopClass,
   type StorageHandler,
   scp,
   TransferSyntax,
@@ -44,13 +46,14 @@ ${describeOptions(OPTIONS)}`;
 /** On stop, how long open associations get to be released before they are aborted. */
 const STOP_GRACE_MS = 500;
 
-/** Storage SOP classes live under this root (PS3.4 B.5); Verification is accepted too. */
-const STORAGE_ROOT = '1.2.840.10008.5.1.4.';
-
-/** Every storage SOP class, uncompressed syntaxes preferred (explicit VR LE first), compressed ones as proposed. */
+/**
+ * Exactly the storage SOP classes of PS3.4 Annex B and GG (STORAGE_SOP_CLASSES) and Verification;
+ * anything else (query/retrieve, worklist, private classes) is refused with result 3, abstract
+ * syntax not supported. Uncompressed syntaxes preferred (explicit VR LE first), compressed ones as proposed.
+ */
 function acceptStorage(abstractSyntax: string, proposed: readonly string[]): readonly string[] | undefined {
   if (abstractSyntax === VERIFICATION_SOP_CLASS) return [TransferSyntax.ExplicitVrLittleEndian, TransferSyntax.ImplicitVrLittleEndian];
-  if (!abstractSyntax.startsWith(STORAGE_ROOT)) return undefined;
+  if (!isStorageSopClass(abstractSyntax)) return undefined;
   return [...UNCOMPRESSED_TRANSFER_SYNTAXES, ...proposed];
 }
 
@@ -74,7 +77,9 @@ function reported(handler: StorageHandler, out: Output, json: boolean): StorageH
               kind: status.kind,
             });
           } else {
-            out.line(`C-STORE ${info.sopInstanceUid} from ${info.callingAeTitle}: ${status.meaning} (${code}), ${data.received} bytes`);
+            out.line(
+              `C-STORE ${describeUid(info.sopClassUid)} ${info.sopInstanceUid} from ${info.callingAeTitle}: ${status.meaning} (${code}), ${data.received} bytes in ${describeUid(info.transferSyntaxUid)}`,
+            );
           }
         },
         error: (error: Error) => out.error(`C-STORE ${info.sopInstanceUid} from ${info.callingAeTitle} failed: ${error.message}`),
@@ -94,7 +99,7 @@ export function storescpCommand(args: readonly string[], out: Output, stop: Prom
   const maxAssociations = intOption(options, 'max-associations', 64, 1, 100_000);
   const idle = secondsOption(options, 'idle-timeout', 60);
   const tls = tlsServerOptions(parsed);
-  const log = new ScpLog(out, settings.json, (uid) => uid);
+  const log = new ScpLog(out, settings.json, describeUid);
   const numbers = new WeakMap<Association, number>();
   const open = new Set<Association>();
   return new Promise<number>((resolve) => {

@@ -7,6 +7,7 @@ import { CommandField, Priority } from '../command/fields.js';
 import { type DimseStatus, dimseStatus } from '../command/status.js';
 import { encodeDataset, type NaturalizedDataset } from '../dataset/codec.js';
 import { inspectDicomBytes, openDicomFile } from '../dataset/dicom-file.js';
+import { describeUid } from '../dataset/sop-classes.js';
 import { createTranscoder } from '../dataset/transcode/index.js';
 import { isUncompressed, TransferSyntax, transferSyntaxProperties, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dataset/transfer-syntax.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
@@ -228,10 +229,10 @@ function chooseContext(
   const accepted = [...new Set(candidates.map((pc) => pc.transferSyntax))];
   throw new NoPresentationContextError(
     accepted.length === 0
-      ? `The peer accepted no presentation context for SOP class ${sopClassUid}`
-      : `No accepted presentation context can carry SOP class ${sopClassUid} in ${sourceSyntax}${
+      ? `The peer accepted no presentation context for SOP class ${describeUid(sopClassUid)}`
+      : `No accepted presentation context can carry SOP class ${describeUid(sopClassUid)} in ${describeUid(sourceSyntax)}${
           transferSyntaxProperties(sourceSyntax).encapsulated ? ' (compressed data is sent only in its own transfer syntax)' : ''
-        }; the peer accepted it in ${accepted.join(', ')}`,
+        }; the peer accepted it in ${accepted.map(describeUid).join(', ')}`,
   );
 }
 
