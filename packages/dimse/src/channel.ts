@@ -80,6 +80,14 @@ const NO_HANDLER_STATUS: Readonly<Record<number, number>> = {
   [CommandField.CStoreRq]: Status.SopClassNotSupported,
 };
 
+/** Operations performed at once when the peer negotiated no limit (a window of 0, PS3.7 D.3.3.3). */
+const UNLIMITED_PERFORMED = 128;
+/**
+ * Requests beyond the window kept read before the socket is held: a peer that sends one more
+ * (a C-FIND while its C-GET runs) is not stalled, one that floods stays unread in the socket.
+ */
+const WAITING_BEFORE_HOLD = 16;
+
 interface Outstanding {
   readonly deliver: (message: DimseMessage) => void;
   readonly fail: (error: Error) => void;
@@ -103,6 +111,12 @@ export class DimseChannel {
   /** Requests of the peer being handled, by their Message ID, so C-CANCEL can reach them. */
   readonly #handling = new Map<number, Subscription>();
   readonly #assembler: MessageAssembler;
+  /** Requests of the peer being performed: from their arrival to the write of their final response. */
+  #performing = 0;
+  /** Requests of the peer beyond the asynchronous operations window, in their order. */
+  readonly #waiting: DimseMessage[] = [];
+  /** Releases the socket, held while too many requests wait. */
+  #held: (() => void) | undefined;
   #nextMessageId = 1;
   #sending: Promise<void> = Promise.resolve();
   #ended: Error | undefined;
@@ -372,15 +386,61 @@ export class DimseChannel {
       return;
     }
     if (command.commandField === CommandField.CCancelRq) {
+      const waiting = this.#waiting.findIndex((m) => m.command.messageId === command.messageIdBeingRespondedTo);
+      if (waiting >= 0) {
+        // Cancelled before it was performed: answered Cancel in its turn, without being performed.
+        const [cancelled] = this.#waiting.splice(waiting, 1);
+        log('%s: C-CANCEL of message %d, not yet performed', this.#label, command.messageIdBeingRespondedTo);
+        this.#performing++;
+        this.#answerOnceRead(cancelled!, Status.Cancel, undefined, () => this.#performedOne());
+        return;
+      }
       const handling = this.#handling.get(command.messageIdBeingRespondedTo ?? -1);
       log('%s: C-CANCEL of message %d%s', this.#label, command.messageIdBeingRespondedTo, handling ? '' : ' (not in progress)');
       handling?.unsubscribe();
       return;
     }
-    this.#handleRequest(message);
+    if (this.#performing < this.#maxPerformed && this.#waiting.length === 0) {
+      this.#perform(message);
+      return;
+    }
+    this.#waiting.push(message);
+    if (this.#waiting.length > WAITING_BEFORE_HOLD && !this.#held) {
+      if (log.enabled) log('%s: %d requests beyond the window: reading held', this.#label, this.#waiting.length);
+      this.#held = this.association.hold();
+    }
   }
 
-  #handleRequest(message: DimseMessage): void {
+  /** How many of the peer's operations are performed at once: the negotiated window (PS3.7 D.3.3.3). */
+  get #maxPerformed(): number {
+    const n = this.association.negotiation.asynchronousOperationsWindow.maxOperationsPerformed;
+    return n === 0 ? UNLIMITED_PERFORMED : Math.min(n, UNLIMITED_PERFORMED);
+  }
+
+  /** Performs a request of the peer, counted in the window until its final response is written. */
+  #perform(message: DimseMessage): void {
+    this.#performing++;
+    let done = false;
+    this.#handleRequest(message, () => {
+      if (done) return;
+      done = true;
+      this.#performedOne();
+    });
+  }
+
+  /** One request's final response is written: the next waiting ones are performed, the socket read again. */
+  #performedOne(): void {
+    if (this.#ended) return;
+    this.#performing--;
+    while (this.#performing < this.#maxPerformed && this.#waiting.length > 0) this.#perform(this.#waiting.shift()!);
+    if (this.#held && this.#waiting.length <= WAITING_BEFORE_HOLD) {
+      log('%s: reading again', this.#label);
+      this.#held();
+      this.#held = undefined;
+    }
+  }
+
+  #handleRequest(message: DimseMessage, performed: () => void): void {
     const { command } = message;
     const messageId = command.messageId;
     if (messageId === undefined) {
@@ -407,7 +467,7 @@ export class DimseChannel {
           context.id,
           context.abstractSyntax,
         );
-      this.#answerOnceRead(message, Status.SopClassNotSupported, errorComment);
+      this.#answerOnceRead(message, Status.SopClassNotSupported, errorComment, performed);
       return;
     }
     if (message.problem || !handler) {
@@ -419,7 +479,7 @@ export class DimseChannel {
       const errorComment = (message.problem?.message ?? `No handler for ${commandName(command.commandField)}`).slice(0, 64);
       if (log.enabled)
         log('%s: answering %s with 0x%s: %s', this.#label, commandName(command.commandField), status.toString(16), errorComment);
-      this.#answerOnceRead(message, status, errorComment);
+      this.#answerOnceRead(message, status, errorComment, performed);
       return;
     }
     const abort = { aborted: false };
@@ -428,8 +488,10 @@ export class DimseChannel {
     // defer(): a handler that throws at once fails like one whose Observable errors.
     const subscription = defer(() => handler({ message, association: this.association, presentationContext: context })).subscribe({
       next: (response) => {
-        if (!isPending(response.status)) finalSent = true;
+        const final = !isPending(response.status);
+        if (final) finalSent = true;
         responses = responses.then(() => this.respond(message, response, abort)).catch(() => undefined);
+        if (final) void responses.then(performed);
       },
       error: (error: Error) => {
         if (log.enabled) log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), error.message);
@@ -438,13 +500,17 @@ export class DimseChannel {
         responses = responses
           .then(() => this.respond(message, { status, fields: { errorComment: error.message.slice(0, 64) } }))
           .catch(() => undefined);
+        void responses.then(performed);
         this.#handling.delete(messageId);
       },
       complete: () => {
         this.#handling.delete(messageId);
         const answered = finalSent;
         finalSent = true;
-        if (!answered) responses = responses.then(() => this.respond(message, { status: Status.Success })).catch(() => undefined);
+        if (!answered) {
+          responses = responses.then(() => this.respond(message, { status: Status.Success })).catch(() => undefined);
+          void responses.then(performed);
+        }
       },
     });
     if (!subscription.closed) {
@@ -455,14 +521,19 @@ export class DimseChannel {
           finalSent = true;
           this.#handling.delete(messageId);
           responses = responses.then(() => this.respond(message, { status: Status.Cancel })).catch(() => undefined);
+          void responses.then(performed);
         }
       });
     }
   }
 
   /** Answers a request that is not handled with `status`, once its data set is read to its end, so the next message can follow. */
-  #answerOnceRead(message: DimseMessage, status: number, errorComment: string): void {
-    const answer = () => this.respond(message, { status, fields: { errorComment } }).catch(() => undefined);
+  #answerOnceRead(message: DimseMessage, status: number, errorComment: string | undefined, performed: () => void): void {
+    const response: ResponseSpec = errorComment === undefined ? { status } : { status, fields: { errorComment } };
+    const answer = () =>
+      this.respond(message, response)
+        .catch(() => undefined)
+        .then(performed);
     if (message.dataSet) message.dataSet.chunks.subscribe({ complete: answer, error: () => undefined });
     else void answer();
   }
@@ -476,6 +547,10 @@ export class DimseChannel {
     this.#abandoned.clear();
     for (const handling of this.#handling.values()) handling.unsubscribe();
     this.#handling.clear();
+    for (const waiting of this.#waiting) waiting.dataSet?.discard();
+    this.#waiting.length = 0;
+    this.#held?.();
+    this.#held = undefined;
   }
 }
 

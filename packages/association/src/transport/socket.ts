@@ -4,6 +4,14 @@ import { ConnectionError } from '../errors.js';
 import { log } from '../log.js';
 import type { Transport } from './transport.js';
 
+/**
+ * Outgoing bytes waiting in the socket above which it stops reading until they drain: a peer
+ * that sends requests but does not read the answers cannot make them pile up in memory. Above
+ * a data set chunk's worth, so that a sender waiting on drain between its chunks never stops
+ * reading the responses.
+ */
+const OUTGOING_BOUND = 4 * 1024 * 1024;
+
 /** How long a closed transport waits for the peer's side of the close before it lets go. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -19,6 +27,27 @@ export function socketTransport(socket: Socket): Transport {
   const uncork = () => {
     corked = false;
     socket.uncork();
+  };
+  const pause = () => {
+    if (holds++ === 0) socket.pause();
+  };
+  const resume = () => {
+    if (holds > 0 && --holds === 0) socket.resume();
+  };
+  let drainHeld = false;
+  const holdUntilDrained = () => {
+    if (drainHeld || socket.writableLength <= OUTGOING_BOUND) return;
+    drainHeld = true;
+    log.net('%s: %d bytes not yet sent: reading paused until they drain', peer, socket.writableLength);
+    pause();
+    const release = () => {
+      socket.off('drain', release);
+      socket.off('close', release);
+      drainHeld = false;
+      resume();
+    };
+    socket.on('drain', release);
+    socket.on('close', release);
   };
   let failure: Error | undefined;
   socket.on('error', (error: NodeJS.ErrnoException) => {
@@ -54,6 +83,7 @@ export function socketTransport(socket: Socket): Transport {
       const done = onWritten && ((error?: Error | null) => onWritten(error ?? undefined));
       if (bytes instanceof Uint8Array) {
         socket.write(bytes, done);
+        holdUntilDrained();
         return;
       }
       // The writes of one tick go out together in one writev (cork until the next tick): the
@@ -66,13 +96,10 @@ export function socketTransport(socket: Socket): Transport {
       const last = bytes.length - 1;
       for (let i = 0; i < last; i++) socket.write(bytes[i]!);
       socket.write(bytes[last]!, done);
+      holdUntilDrained();
     },
-    pause() {
-      if (holds++ === 0) socket.pause();
-    },
-    resume() {
-      if (holds > 0 && --holds === 0) socket.resume();
-    },
+    pause,
+    resume,
     close() {
       if (socket.destroyed) return;
       socket.end();
