@@ -717,6 +717,29 @@ describe('timers', () => {
   });
 });
 
+describe('the idle timer in the middle of a message', () => {
+  it.each([
+    ['between messages', true, 'ReleaseRq'],
+    ['with a data set half received', false, 'Abort'],
+  ] as const)('%s: %s', async (_when, last, expected) => {
+    const server = await startServer({ abstractSyntaxes: { [VERIFICATION]: [IMPLICIT_LE] }, timeouts: { idle: 200, artim: 300 } }, cleanup);
+    const raw = await rawConnect(server.port, cleanup);
+    raw.send(associateRq());
+    await raw.expect('AssociateAc');
+    const acceptor = await server.association();
+    raw.send({ type: 'PDataTf', pdvs: [{ presentationContextId: 1, command: false, last, value: new Uint8Array(64).fill(3) }] });
+    // Then nothing: after 200 ms the acceptor releases (0x05) or aborts (0x07, service user, reason 0).
+    const pdu = await raw.next(2_000);
+    expect(pdu.type).toBe(expected);
+    if (pdu.type === 'Abort') expect(pdu).toEqual({ type: 'Abort', source: 0, reason: 0 });
+    else raw.send({ type: 'ReleaseRp' });
+    const error = await finishedOf(acceptor);
+    expect(error).toBeInstanceOf(AssociationTimeoutError);
+    expect(error).toMatchObject({ timer: 'idle', milliseconds: 200 });
+    expect((error as Error).message).toContain(last ? 'no PDU sent or received' : 'in the middle of a message');
+  });
+});
+
 describe('TLS', () => {
   let dir = '';
   let key = '';

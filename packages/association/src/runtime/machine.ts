@@ -125,6 +125,8 @@ export class UlMachine {
   readonly #wire = new Subject<UlEvent>();
   readonly #artim = new Subject<boolean>();
   readonly #activity = new Subject<void>();
+  /** Whether the last PDV received, and the last sent, left a message unfinished (not its last fragment). */
+  readonly #midMessage = { received: false, sent: false };
   readonly #state: BehaviorSubject<UlState>;
   readonly #notices = new Subject<UlNotice>();
   readonly #subscriptions: Subscription[] = [];
@@ -181,8 +183,17 @@ export class UlMachine {
         merge(names, this.#activity.pipe(map(() => this.#state.value.name)))
           .pipe(switchMap((name) => (name === 'Sta6' ? timer(idle) : EMPTY)))
           .subscribe(() => {
-            this.#fail(new AssociationTimeoutError('idle', idle, 'no PDU sent or received'));
-            this.#dispatch({ type: 'Evt11' });
+            // Between messages the association is released; in the middle of one (a data set half
+            // received or half sent) a release cannot be answered in order: it is aborted.
+            const midMessage = this.#midMessage.received || this.#midMessage.sent;
+            this.#fail(
+              new AssociationTimeoutError(
+                'idle',
+                idle,
+                midMessage ? 'no PDU sent or received in the middle of a message' : 'no PDU sent or received',
+              ),
+            );
+            this.#dispatch({ type: midMessage ? 'Evt15' : 'Evt11' });
           }),
       );
     }
@@ -302,6 +313,10 @@ export class UlMachine {
         break;
       }
     }
+    if (result.event?.type === 'Evt10') {
+      const pdvs = result.event.pdu.pdvs;
+      if (pdvs.length > 0) this.#midMessage.received = !pdvs[pdvs.length - 1]!.last;
+    }
     if (result.event?.type === 'Evt10' || result.event?.type === 'Evt9') this.#activity.next();
     // Sta13: the association no longer exists, only the transport is left to close.
     if (result.state.name === 'Sta13') this.#finish();
@@ -315,6 +330,8 @@ export class UlMachine {
         break;
       case 'Send': {
         if (log.pdu.enabled) log.pdu('%s: sent %s', this.#options.label, summarize(effect.pdu));
+        if (effect.pdu.type === 'PDataTf' && effect.pdu.pdvs.length > 0)
+          this.#midMessage.sent = !effect.pdu.pdvs[effect.pdu.pdvs.length - 1]!.last;
         const onWritten = this.#onWritten.get(effect.pdu);
         if (onWritten) this.#onWritten.delete(effect.pdu);
         if (this.#transport) this.#transport.write(encodePduParts(effect.pdu), onWritten);
