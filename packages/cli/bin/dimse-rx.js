@@ -8,18 +8,15 @@
 import { main } from '../dist/dimse-rx.bundle.js';
 
 // Servers stop on SIGINT or SIGTERM; the handlers are installed only when a server asks.
-let stopped = false;
 const stop = () =>
   new Promise((resolve) => {
-    const signalled = () => {
-      stopped = true;
-      resolve();
-    };
-    process.once('SIGINT', signalled);
-    process.once('SIGTERM', signalled);
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
   });
 process.exitCode = await main(process.argv.slice(2), { isTerminal: process.stderr.isTTY === true, stop });
-// A stopped server has released or aborted its associations: a peer that does not close its end
-// after an A-ABORT would otherwise keep the process waiting for ARTIM. (Output is written by now:
-// stdout and stderr are synchronous for files and pipes on Linux, and main awaited its lines.)
-if (stopped) process.exit();
+// The command is done and has said so: what is left is closing connections, such as one whose
+// peer does not close its end after an A-ABORT (ARTIM), which must not keep the process waiting.
+// Output is flushed first (synchronous for files and pipes on Linux; not everywhere).
+const flushed = (stream) => (stream.writableLength === 0 ? undefined : new Promise((resolve) => stream.once('drain', resolve)));
+await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+process.exit();

@@ -8,7 +8,7 @@ import {
 } from '@dimse-rx/association';
 import createDebug from 'debug';
 import { lastValueFrom, TimeoutError } from 'rxjs';
-import { intOption, type OptionSpec, type Parsed } from '../args.js';
+import { intOption, type OptionSpec, type Parsed, secondsOption } from '../args.js';
 import { aeTitleOption } from './connection.js';
 
 /** Options every network command takes. */
@@ -16,7 +16,12 @@ export const COMMON_OPTIONS: readonly OptionSpec[] = [
   { name: 'calling-aet', aliases: ['-aet'], value: 'TITLE', description: 'our AE title (default DIMSE-RX)' },
   { name: 'called-aet', aliases: ['-aec'], value: 'TITLE', description: "the peer's AE title (default ANY-SCP)" },
   { name: 'max-pdu', value: 'BYTES', description: 'largest P-DATA-TF we receive, bytes (default 16384; 0: no limit)' },
-  { name: 'timeout', aliases: ['-to'], value: true, description: 'connect, ACSE and DIMSE response timeout, seconds (default 30)' },
+  {
+    name: 'timeout',
+    aliases: ['-to'],
+    value: 'SECONDS',
+    description: 'connect, ACSE, ARTIM and DIMSE response timeout, seconds, fractions allowed (default 30)',
+  },
   { name: 'verbose', aliases: ['-v'], description: 'log PDUs, state transitions and messages (DEBUG=dimse-rx:*)' },
   { name: 'json', description: 'one JSON object per result line, for scripts' },
 ];
@@ -33,13 +38,15 @@ export interface CommonSettings {
 
 export function commonSettings(options: Parsed['options']): CommonSettings {
   if (options.verbose) createDebug.enable('dimse-rx:*');
-  const seconds = intOption(options, 'timeout', 30, 1, 86_400);
+  // One timeout for every wait, ARTIM included: a command that reported a timeout exits at once,
+  // not after a close that waits for a silent peer with the default 30 s.
+  const ms = secondsOption(options, 'timeout', 30, 0.001, 86_400);
   return {
     callingAeTitle: aeTitleOption(options, 'calling-aet', 'DIMSE-RX'),
     calledAeTitle: aeTitleOption(options, 'called-aet', 'ANY-SCP'),
     maxPduLength: intOption(options, 'max-pdu', 16384, 0, 0xffffffff),
-    timeouts: { connect: seconds * 1000, acse: seconds * 1000 },
-    dimseTimeoutMs: seconds * 1000,
+    timeouts: { connect: ms, acse: ms, artim: ms },
+    dimseTimeoutMs: ms,
     json: options.json === true,
   };
 }
