@@ -205,6 +205,56 @@ describe('a connection that breaks', () => {
   });
 });
 
+describe('a peer that aborts while we send (issue 8, defect 11)', () => {
+  /** A raw acceptor that takes `bytes` of P-DATA, then sends `last` (an A-ABORT, or nothing) and drops the connection. */
+  async function abortingPeer(last: Buffer | undefined, bytes: number): Promise<number> {
+    const raw = await rawServer(cleanup);
+    void raw.peer().then(async (peer) => {
+      const rq = await peer.expect('AssociateRq');
+      peer.send(acceptAll(rq));
+      let received = 0;
+      peer.socket.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received < bytes || peer.socket.destroyed) return;
+        if (last) peer.socket.write(last);
+        peer.socket.destroy();
+      });
+    });
+    return raw.port;
+  }
+
+  async function sendUntilEnd(port: number): Promise<Error | undefined> {
+    const requested = request(baseRequest(port), cleanup);
+    const association = await requested.association;
+    // Reading held, as while a handler is slow: the peer's A-ABORT waits in the socket, unread.
+    association.hold();
+    const value = new Uint8Array(16_000);
+    const pdu = { type: 'PDataTf' as const, pdvs: [{ presentationContextId: 1, command: false, last: false, value }] };
+    for (let i = 0; i < 400 && association.state === 'Sta6'; i++) {
+      await lastValueFrom(association.send(pdu), { defaultValue: undefined }).catch(() => undefined);
+    }
+    return within(requested.end, 3_000, 'associate() end');
+  }
+
+  it('reports the A-ABORT the peer sent before it closed, not the write that found the connection closed', async () => {
+    const port = await abortingPeer(Buffer.from(encodePdu({ type: 'Abort', source: 2, reason: 0 })), 200_000);
+    const error = await sendUntilEnd(port);
+    expect(error).toBeInstanceOf(AssociationAbortedError);
+    expect(error).toMatchObject({ source: 2, reason: 0 });
+  });
+
+  it('reports a connection dropped without A-ABORT in words, with the errno as its code', async () => {
+    const port = await abortingPeer(undefined, 200_000);
+    const error = await sendUntilEnd(port);
+    expect(error).toBeInstanceOf(ConnectionError);
+    const { code, message } = error as ConnectionError;
+    expect(['EPIPE', 'ECONNRESET']).toContain(code);
+    expect(message).toMatch(
+      /^Connection to 127\.0\.0\.1:\d+ (closed by the peer while sending \(EPIPE\)|reset by the peer \(ECONNRESET\))$/,
+    );
+  });
+});
+
 describe('more of PS3.8 on real sockets', () => {
   it('rejects (1, 1, 2) an A-ASSOCIATE-RQ whose application context is not DICOM', async () => {
     const server = await startServer(policy, cleanup);

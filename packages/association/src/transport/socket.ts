@@ -12,6 +12,20 @@ import type { Transport } from './transport.js';
  */
 const OUTGOING_BOUND = 4 * 1024 * 1024;
 
+/** A connection error as words, with its code: what a user can act on. */
+function inWords(error: NodeJS.ErrnoException): string {
+  switch (error.code) {
+    case 'EPIPE':
+      return `closed by the peer while sending (${error.code})`;
+    case 'ECONNRESET':
+      return `reset by the peer (${error.code})`;
+    case 'ETIMEDOUT':
+      return `timed out: the peer stopped answering at the network level (${error.code})`;
+    default:
+      return `failed: ${error.message}`;
+  }
+}
+
 /** How long a closed transport waits for the peer's side of the close before it lets go. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -50,13 +64,20 @@ export function socketTransport(socket: Socket): Transport {
     socket.on('close', release);
   };
   let failure: Error | undefined;
+  /** Delivers received bytes to whoever reads the transport. */
+  let deliver: ((chunk: Buffer) => void) | undefined;
   socket.on('error', (error: NodeJS.ErrnoException) => {
-    failure = new ConnectionError(`Connection to ${peer} failed: ${error.message}`, error.code, { cause: error });
+    failure = new ConnectionError(`Connection to ${peer} ${inWords(error)}`, error.code, { cause: error });
     log.net('%s: %s', peer, error.message);
+    // What the peer sent before it closed (an A-ABORT, typically) may wait in the socket, read but
+    // not delivered while reading was held: it says why the connection ended, better than the
+    // EPIPE of the write that found it closed.
+    for (let chunk: Buffer | null = socket.read(); chunk !== null && deliver; chunk = socket.read()) deliver(chunk);
   });
 
   const chunks = new Observable<Uint8Array>((subscriber) => {
     const onData = (chunk: Buffer) => subscriber.next(chunk);
+    deliver = onData;
     const onClose = () => {
       log.net('%s: closed%s', peer, failure ? ` after ${failure.message}` : '');
       // A connection that broke (reset, timed out) says so: the association ends with a ConnectionError.
@@ -67,6 +88,7 @@ export function socketTransport(socket: Socket): Transport {
     socket.once('close', onClose);
     if (socket.destroyed) onClose();
     return () => {
+      deliver = undefined;
       socket.off('data', onData);
       socket.off('close', onClose);
     };
