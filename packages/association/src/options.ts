@@ -106,9 +106,15 @@ export interface ServeOptions extends CommonOptions, AcceptorPolicy {
   readonly onRejected?: (rejected: { readonly peer: string; readonly request: AssociateRq; readonly response: AssociateRj }) => void;
 }
 
-/** Throws a RangeError unless `value` can be a Maximum Length Sub-Item (PS3.8 D.1): 0 (no limit) to 2^32-1. */
+/**
+ * Throws a RangeError unless `value` can be a Maximum Length Sub-Item (PS3.8 D.1): 0 (no limit),
+ * or 8 (a PDV header and two bytes of value, the least that carries a message) to 2^32-1.
+ */
 export function checkMaxPduLength(value: number): void {
   if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) {
     throw new RangeError(`maxPduLength: ${value} is not a whole number from 0 (no limit) to 4294967295`);
+  }
+  if (value > 0 && value < 8) {
+    throw new RangeError(`maxPduLength: ${value} is below 8, the least a P-DATA-TF carrying a message needs (0: no limit)`);
   }
 }

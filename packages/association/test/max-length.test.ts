@@ -6,7 +6,7 @@
  * value) and fails with why. 8 is the smallest that works; 0 means no limit. Over real sockets
  * on 127.0.0.1, against raw peers written with node:net.
  */
-import { AssociationAbortedError, AssociationRejectedError } from '@dimse-rx/association';
+import { AssociationAbortedError, serve } from '@dimse-rx/association';
 import { AbortReason, AbortSource, RejectReason, RejectResult, RejectSource } from '@dimse-rx/pdu';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -14,7 +14,6 @@ import {
   associateRq,
   baseRequest,
   Cleanup,
-  expectRejected,
   rawConnect,
   rawServer,
   request,
@@ -56,13 +55,20 @@ describe('an A-ASSOCIATE-RQ with a Maximum Length of 1 to 7', () => {
     expect(acceptor.negotiation.peerMaxPduLength).toBe(maxPduLength);
   });
 
-  it('from associate() with maxPduLength 7: AssociationRejectedError with result 1, source 1, reason 1', async () => {
-    const served = await startServer(policy, cleanup);
-    const requested = request(baseRequest(served.port, { maxPduLength: 7 }), cleanup);
-    await expectRejected(requested.end, RejectResult.Permanent, RejectSource.ServiceUser, RejectReason.ServiceUser.NoReasonGiven);
-    await expect(requested.association).rejects.toBeInstanceOf(AssociationRejectedError);
-    expect(served.associations).toEqual([]);
-  });
+  it.each([1, 7])(
+    'is not sent: associate() and serve() with maxPduLength %i fail with a RangeError, nothing on the wire',
+    async (maxPduLength) => {
+      const served = await startServer(policy, cleanup);
+      const requested = request(baseRequest(served.port, { maxPduLength }), cleanup);
+      const error = await within(requested.end, 3_000, 'associate() end');
+      expect(error).toBeInstanceOf(RangeError);
+      expect(error!.message).toBe(`maxPduLength: ${maxPduLength} is below 8, the least a P-DATA-TF carrying a message needs (0: no limit)`);
+      expect(served.associations).toEqual([]);
+      let serveError: unknown;
+      serve({ ...policy, maxPduLength }).subscribe({ error: (e: unknown) => (serveError = e) });
+      expect(serveError).toBeInstanceOf(RangeError);
+    },
+  );
 });
 
 describe('an A-ASSOCIATE-AC with a Maximum Length of 1 to 7', () => {

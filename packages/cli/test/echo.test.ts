@@ -61,4 +61,12 @@ describe('dimse-rx echo --timeout against a peer that accepts the connection and
       expect(c.err[0]).toContain('--timeout must be a number of seconds from 0.001 to 86400');
     }
   });
+
+  it('a --max-pdu of 1 to 7 is a usage error (exit 2): nothing could be sent to us', async () => {
+    for (const value of ['1', '7']) {
+      const c = capture();
+      expect(await main(['echo', '127.0.0.1', '104', '--max-pdu', value], c.io)).toBe(2);
+      expect(c.err[0]!.split('\n')[0]).toBe(`dimse-rx echo: --max-pdu must be 0 (no limit) or from 8 to 4294967295, got ${value}`);
+    }
+  });
 });

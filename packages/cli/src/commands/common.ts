@@ -8,7 +8,7 @@ import {
 } from '@dimse-rx/association';
 import createDebug from 'debug';
 import { lastValueFrom, TimeoutError } from 'rxjs';
-import { intOption, type OptionSpec, type Parsed, secondsOption } from '../args.js';
+import { intOption, type OptionSpec, type Parsed, secondsOption, UsageError } from '../args.js';
 import { aeTitleOption } from './connection.js';
 
 /** Options every network command takes. */
@@ -44,11 +44,18 @@ export function commonSettings(options: Parsed['options']): CommonSettings {
   return {
     callingAeTitle: aeTitleOption(options, 'calling-aet', 'DIMSE-RX'),
     calledAeTitle: aeTitleOption(options, 'called-aet', 'ANY-SCP'),
-    maxPduLength: intOption(options, 'max-pdu', 16384, 0, 0xffffffff),
+    maxPduLength: maxPduOption(options),
     timeouts: { connect: ms, acse: ms, artim: ms },
     dimseTimeoutMs: ms,
     json: options.json === true,
   };
+}
+
+/** --max-pdu: 0 (no limit) or 8 (the least that carries a message) to 2^32-1. */
+function maxPduOption(options: Parsed['options']): number {
+  const n = intOption(options, 'max-pdu', 16384, 0, 0xffffffff);
+  if (n > 0 && n < 8) throw new UsageError(`--max-pdu must be 0 (no limit) or from 8 to 4294967295, got ${n}`);
+  return n;
 }
 
 /** One line for an error that ends a command: what happened, in words. */
