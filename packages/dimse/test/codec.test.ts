@@ -1,7 +1,7 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inflateRawSync } from 'node:zlib';
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { data, log } from 'dcmjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeDcmtk, runDcmtk } from '../../../test/support/dcmtk.js';
@@ -159,6 +159,27 @@ describe('data set codec', () => {
     const explicit = encodeDataset(sample(), TransferSyntax.ExplicitVrLittleEndian);
     expect(inflateRawSync(deflated).equals(explicit)).toBe(true);
     expect(deflated.length).toBeLessThan(explicit.length);
+  });
+
+  it('pads a deflated data set of odd length with one zero byte, which decoding ignores', () => {
+    // Accession numbers of 0 to 15 characters give deflated streams of both parities.
+    const lengths = { odd: 0, even: 0 };
+    for (let n = 0; n < 16; n++) {
+      const dataset = { ...sample(), AccessionNumber: 'A'.repeat(n) };
+      const deflated = encodeDataset(dataset, TransferSyntax.DeflatedExplicitVrLittleEndian);
+      const raw = deflateRawSync(encodeDataset(dataset, TransferSyntax.ExplicitVrLittleEndian));
+      expect(deflated.length % 2).toBe(0);
+      if (raw.length % 2 === 1) {
+        lengths.odd++;
+        expect(deflated).toEqual(Buffer.concat([raw, Buffer.of(0)]));
+      } else {
+        lengths.even++;
+        expect(deflated).toEqual(raw);
+      }
+      expect(decodeDataset(deflated, TransferSyntax.DeflatedExplicitVrLittleEndian).AccessionNumber).toBe(n === 0 ? '' : 'A'.repeat(n));
+    }
+    expect(lengths.odd).toBeGreaterThan(0);
+    expect(lengths.even).toBeGreaterThan(0);
   });
 
   it('encodes the same bytes for a person name given as a string or as DICOM JSON, and for any kind of binary view', () => {

@@ -150,7 +150,11 @@ export function encodeDataset(dataset: NaturalizedDataset, transferSyntaxUid: st
     );
   }
   const bytes = Buffer.from(stream.getBuffer());
-  return layout.deflated ? deflateRawSync(bytes) : bytes;
+  if (!layout.deflated) return bytes;
+  // A data set has an even length (PS3.5 7.1): a deflated stream of odd length ends with one zero
+  // byte, as DCMTK and pydicom write it, which inflating ignores.
+  const deflated = deflateRawSync(bytes);
+  return deflated.length % 2 === 0 ? deflated : Buffer.concat([deflated, Buffer.alloc(1)]);
 }
 
 /**
