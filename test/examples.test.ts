@@ -1,0 +1,242 @@
+/**
+ * The programs of examples/, built (npm run build compiles them to examples/dist) and run as a
+ * user runs them, each against a peer in this process: what they print is what is checked.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Association } from '@dimse-rx/association';
+import {
+  encodeDataset,
+  encodeFileMetaInformation,
+  generateSampleStudy,
+  type NaturalizedDataset,
+  readDicomFileHeaderSync,
+  Status,
+  type StorageHandler,
+  scp,
+  TransferSyntax,
+} from '@dimse-rx/dimse';
+import type { Subscription } from 'rxjs';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+
+const DIST = fileURLToPath(new URL('../examples/dist/', import.meta.url));
+const CT = '1.2.840.10008.5.1.4.1.1.2';
+const SECONDARY_CAPTURE = '1.2.840.10008.5.1.4.1.1.7';
+const VERIFICATION = '1.2.840.10008.1.1';
+const EXPLICIT = TransferSyntax.ExplicitVrLittleEndian;
+
+let work: string;
+const children: ChildProcess[] = [];
+const servers: Subscription[] = [];
+
+beforeAll(() => {
+  expect(existsSync(join(DIST, 'health-check.js')), `${DIST} is missing: run npm run build`).toBe(true);
+});
+
+afterEach(async () => {
+  for (const child of children.splice(0)) child.kill('SIGKILL');
+  for (const server of servers.splice(0)) server.unsubscribe();
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/** A running example: its lines as they come, and its exit. */
+function run(example: string, args: string[]) {
+  const child = spawn(process.execPath, [join(DIST, `${example}.js`), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  children.push(child);
+  const lines: string[] = [];
+  const waiters: (() => void)[] = [];
+  let partial = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    const parts = (partial + chunk).split('\n');
+    partial = parts.pop()!;
+    lines.push(...parts);
+    for (const w of waiters.splice(0)) w();
+  });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    exit,
+    stderr: () => stderr,
+    /** The first line matching `pattern`, waiting up to `ms` for it. */
+    async line(pattern: RegExp, ms = 15_000): Promise<RegExpExecArray> {
+      const deadline = Date.now() + ms;
+      for (;;) {
+        for (const l of lines) {
+          const m = pattern.exec(l);
+          if (m) return m;
+        }
+        if (Date.now() > deadline) throw new Error(`no line matching ${pattern} in:\n${lines.join('\n')}\n${stderr}`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100);
+        });
+      }
+    },
+  };
+}
+
+/** A library SCP in this process (on `port`, or a free one), counting what it answers. */
+async function startScp(
+  store: StorageHandler,
+  port = 0,
+  onAssociation?: (a: Association) => void,
+): Promise<{ port: number; server: Subscription }> {
+  let server!: Subscription;
+  const listening = await new Promise<number>((resolve, reject) => {
+    server = scp({
+      port,
+      abstractSyntaxes: { [CT]: [EXPLICIT], [VERIFICATION]: [TransferSyntax.ImplicitVrLittleEndian] },
+      store,
+      onListening: (l) => resolve(l.port),
+    }).subscribe({ next: (a) => onAssociation?.(a), error: reject });
+  });
+  servers.push(server);
+  return { port: listening, server };
+}
+
+/** Part 10 files of a generated study in `folder`, under `sopClass` (CT unless told). */
+async function writeStudy(folder: string, images: number, seed: number, sopClass = CT): Promise<string[]> {
+  await mkdir(folder, { recursive: true });
+  const paths: string[] = [];
+  for (const [i, dataset] of generateSampleStudy({ images, rows: 16, columns: 16, seed }).entries()) {
+    const ds: NaturalizedDataset = { ...dataset, SOPClassUID: sopClass };
+    const meta = encodeFileMetaInformation({
+      mediaStorageSopClassUid: sopClass,
+      mediaStorageSopInstanceUid: String(ds.SOPInstanceUID),
+      transferSyntaxUid: EXPLICIT,
+    });
+    const path = join(folder, `image-${seed}-${i}.dcm`);
+    await writeFile(path, Buffer.concat([meta, encodeDataset(ds, EXPLICIT)]));
+    paths.push(path);
+  }
+  return paths;
+}
+
+/** Reads a data set to its end, then answers `status`. */
+const readThen = (data: Parameters<StorageHandler>[1], status: number, then?: () => void) =>
+  new Promise<number>((resolve, reject) =>
+    data.chunks.subscribe({
+      complete: () => {
+        then?.();
+        resolve(status);
+      },
+      error: reject,
+    }),
+  );
+
+/** A handler that reads each data set to its end and answers success. */
+const reading: StorageHandler = (_info, data) => readThen(data, Status.Success);
+
+describe('examples/health-check', () => {
+  it('says UP, then DOWN with the reason in words while the peer is gone, then UP (back up) once it returns', async () => {
+    const first = await startScp(reading);
+    const check = run('health-check', ['127.0.0.1', String(first.port), '--every', '0.3']);
+    expect((await check.line(/^UP (\d+) ms, status 0x0000$/))[1]).toBeDefined();
+    first.server.unsubscribe();
+    expect((await check.line(/^DOWN (.*) \(went down\)$/))[1]).toMatch(/^cannot connect \(ECONNREFUSED\)$/);
+    await startScp(reading, first.port);
+    await check.line(/^UP \d+ ms, status 0x0000 \(back up\)$/);
+    // Every line is one of the three forms, and the order was up, down, up.
+    expect(
+      check.lines.every((l) => /^(UP \d+ ms, status 0x0000|DOWN cannot connect \(ECONNREFUSED\))( \((went down|back up)\))?$/.test(l)),
+    ).toBe(true);
+    const changes = check.lines.filter((l) => l.endsWith(')') && /\((went down|back up)\)$/.test(l));
+    expect(changes.map((l) => (l.startsWith('UP') ? 'up' : 'down'))).toEqual(['down', 'up']);
+  });
+
+  it('stops after --count checks, exit 0', async () => {
+    const { port } = await startScp(reading);
+    const check = run('health-check', ['127.0.0.1', String(port), '--every', '0.1', '--count', '3']);
+    expect(await check.exit).toBe(0);
+    expect(check.lines).toHaveLength(3);
+    expect(check.lines.every((l) => /^UP \d+ ms, status 0x0000$/.test(l))).toBe(true);
+  });
+});
+
+describe('examples/send-folder', () => {
+  it('sends a folder over 3 associations, resumes after an abort, skips what is not DICOM, and sums up', async () => {
+    work = await mkdtemp(join(tmpdir(), 'examples-send-'));
+    const folder = join(work, 'in');
+    const paths = [...(await writeStudy(folder, 8, 1)), ...(await writeStudy(join(folder, 'series-2'), 6, 2))];
+    await writeFile(join(folder, 'notes.txt'), 'not DICOM\n');
+    // The SCP aborts the association of its 5th C-STORE, once, before answering it.
+    const stored = new Set<string>();
+    let n = 0;
+    const store: StorageHandler = (info, data) => {
+      n++;
+      if (n === 5) return readThen(data, Status.Success, () => info.association.abort()).then(() => new Promise<number>(() => undefined));
+      return readThen(data, Status.Success, () => stored.add(info.sopInstanceUid));
+    };
+    const associations: Association[] = [];
+    const { port } = await startScp(store, 0, (a) => associations.push(a));
+    const send = run('send-folder', ['127.0.0.1', String(port), folder, '--associations', '3']);
+    expect(await send.exit).toBe(0);
+    const summary = (await send.line(/^summary: (\d+) of (\d+) files stored, (\d+) failed, (\d+) skipped, .* (\d+) resumed$/))
+      .slice(1)
+      .map(Number);
+    expect(summary.slice(0, 4)).toEqual([14, 14, 0, 1]);
+    expect(summary[4]).toBeGreaterThanOrEqual(1);
+    expect(send.lines).toContain(`skipped ${join(folder, 'notes.txt')}: not DICOM`);
+    expect(send.lines.filter((l) => l.startsWith('progress ')).at(-1)).toMatch(/^progress 14\/14 files, /);
+    // Every instance arrived (the aborted one again, over a new association), over more than 3 associations.
+    const uids = paths.map((p) => readDicomFileHeaderSync(p).sopInstanceUid);
+    expect([...stored].sort()).toEqual([...uids].sort());
+    expect(associations.length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe('examples/storage-scp', () => {
+  it('logs patient and study of each image, refuses Secondary Capture with 0x0122, writes the rest as files', async () => {
+    work = await mkdtemp(join(tmpdir(), 'examples-scp-'));
+    const out = join(work, 'out');
+    await mkdir(out);
+    const ct = await writeStudy(join(work, 'ct'), 2, 3);
+    const sc = await writeStudy(join(work, 'sc'), 1, 4, SECONDARY_CAPTURE);
+    const server = run('storage-scp', ['--port', '0', '--out', out]);
+    const port = Number((await server.line(/^listening on (\d+)$/))[1]);
+    // The command line sends them, one result line each.
+    const { main } = await import('../packages/cli/src/main.js');
+    const lines: string[] = [];
+    const code = await main(['store', '127.0.0.1', String(port), '--json', ...ct, ...sc], {
+      out: (l) => lines.push(l),
+      err: (l) => lines.push(l),
+    });
+    expect(code).toBe(1);
+    const results = lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((r) => r.summary !== true);
+    expect(results.map((r) => [r.file, r.status])).toEqual([
+      [ct[0], 0],
+      [ct[1], 0],
+      [sc[0], Status.SopClassNotSupported],
+    ]);
+    const patient = generateSampleStudy({ images: 1, rows: 16, columns: 16, seed: 3 })[0]!;
+    for (const path of ct) {
+      const uid = readDicomFileHeaderSync(path).sopInstanceUid;
+      const line = await server.line(
+        new RegExp(`^image ${uid.replaceAll('.', '\\.')} from DIMSE-RX: patient (.*) \\((.*)\\), study (\\S+)`),
+      );
+      expect(line.slice(1, 4)).toEqual([String(patient.PatientName), String(patient.PatientID), String(patient.StudyInstanceUID)]);
+    }
+    const scUid = readDicomFileHeaderSync(sc[0]!).sopInstanceUid;
+    await server.line(new RegExp(`^refused ${scUid.replaceAll('.', '\\.')}: Secondary Capture Image Storage is not stored here$`));
+    // Two files, byte for byte the data sets sent.
+    const written = (await readdir(out)).sort();
+    expect(written).toHaveLength(2);
+    for (const path of ct) {
+      const header = readDicomFileHeaderSync(path);
+      const name = written.find((w) => w.startsWith(header.sopInstanceUid));
+      expect(name).toBeDefined();
+      const sent = (await readFile(path)).subarray(header.dataSetOffset);
+      const kept = await readFile(join(out, name!));
+      expect(kept.subarray(kept.length - sent.length).equals(sent)).toBe(true);
+    }
+    server.child.kill('SIGTERM');
+    expect(await server.exit).toBe(0);
+  });
+});
