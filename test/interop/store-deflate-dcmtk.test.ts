@@ -10,12 +10,14 @@
  * in, with its own length encoding: what the dumps may differ in (sequence and item lengths,
  * delimitation items, group lengths, the transfer syntax comment) is normalized away.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
 import { type AssociateOptions, withAssociation } from '@dimse-rx/association';
 import {
   encodeDataset,
+  encodeFileMetaInformation,
   generateSampleStudy,
   type NaturalizedDataset,
   readPart10Header,
@@ -91,14 +93,17 @@ interface Source {
 let sources: Promise<Source[]> | undefined;
 
 /**
- * One file per uncompressed syntax, and a second deflated one: the deflated streams (written by
- * encodeDataset, unpadded) are one of odd and one of even length, found by trying seeds.
+ * One file per uncompressed syntax, and a second deflated one: the deflated streams are one of
+ * odd length left unpadded (as some writers leave it; encodeDataset pads it) and one of even
+ * length, found by trying seeds.
  */
 function sourceFiles(): Promise<Source[]> {
   sources ??= (async () => {
     const dir = await folder('sources');
+    const rawDeflate = (seed: number) => deflateRawSync(encodeDataset(dataset(seed), EXPLICIT_LE));
     const deflatedSeed = (parity: number) => {
-      for (let seed = 300; ; seed++) if (encodeDataset(dataset(seed), DEFLATED).length % 2 === parity) return seed;
+      for (let seed = 300; seed < 400; seed++) if (rawDeflate(seed).length % 2 === parity) return seed;
+      throw new Error(`no seed gives a deflated stream of parity ${parity}`);
     };
     const files: [string, string, number][] = [
       ['implicit VR little endian', IMPLICIT_LE, 101],
@@ -110,7 +115,17 @@ function sourceFiles(): Promise<Source[]> {
     return Promise.all(
       files.map(async ([name, syntax, seed], index) => {
         const path = join(dir, `source-${index}.dcm`);
-        await writePart10(path, dataset(seed), syntax);
+        if (name === 'deflated, odd length') {
+          const ds = dataset(seed);
+          const meta = encodeFileMetaInformation({
+            mediaStorageSopClassUid: String(ds.SOPClassUID),
+            mediaStorageSopInstanceUid: String(ds.SOPInstanceUID),
+            transferSyntaxUid: DEFLATED,
+          });
+          await writeFile(path, Buffer.concat([meta, rawDeflate(seed)]));
+        } else {
+          await writePart10(path, dataset(seed), syntax);
+        }
         return { name, path, syntax };
       }),
     );

@@ -53,7 +53,8 @@ describe('the socket transport under a peer that does not read', () => {
     theirs.on('data', (chunk: Buffer) => (drained += chunk.length));
     theirs.resume();
     const deadline = performance.now() + 10_000;
-    while ((written.length < 16 || received.reduce((a, b) => a + b, 0) < 200) && performance.now() < deadline) await wait(20);
+    const done = () => written.length === 16 && drained === 17 * 1024 * 1024 && received.reduce((a, b) => a + b, 0) === 200;
+    while (!done() && performance.now() < deadline) await wait(20);
     expect(written).toEqual(Array(16).fill(undefined));
     expect(drained).toBe(17 * 1024 * 1024);
     expect(ours.isPaused()).toBe(false);
