@@ -94,6 +94,40 @@ const fsyncPath = (path: string, flags: string) =>
     }),
   );
 
+/** Folder descriptors kept open for their fsyncs: one open per folder, not one per file. */
+const FOLDERS_KEPT_OPEN = 8;
+const folderDescriptors = new Map<string, Promise<number>>();
+
+/** fsync of a folder (its entries: a file renamed into it), through a descriptor kept open. */
+function fsyncFolder(folder: string): Promise<void> {
+  let fd = folderDescriptors.get(folder);
+  if (!fd) {
+    fd = new Promise<number>((resolve, reject) => open(folder, 'r', (error, n) => (error ? reject(error) : resolve(n))));
+    folderDescriptors.set(folder, fd);
+    fd.catch(() => folderDescriptors.delete(folder));
+    if (folderDescriptors.size > FOLDERS_KEPT_OPEN) {
+      const [oldest, descriptor] = folderDescriptors.entries().next().value as [string, Promise<number>];
+      folderDescriptors.delete(oldest);
+      // Closed once the fsyncs already started on it are done.
+      void descriptor.then(
+        (n) => setTimeout(() => close(n, () => undefined), 1_000).unref(),
+        () => undefined,
+      );
+    }
+  }
+  return fd.then(
+    (n) =>
+      new Promise<void>((resolve, reject) =>
+        fsync(n, (error) => {
+          if (!error) return resolve();
+          // A folder removed and made again has another descriptor: the next fsync opens it anew.
+          if (folderDescriptors.get(folder) === fd) folderDescriptors.delete(folder);
+          reject(error);
+        }),
+      ),
+  );
+}
+
 /**
  * After `mkdir -p` created `first` and the folders below it down to `last`: each new folder's
  * entry is made durable by an fsync of its parent, so a file stored in it survives a crash.
@@ -245,17 +279,29 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
             await opened.sync();
           }
           handle = undefined;
-          await opened.close();
-          await rename(temporary, target);
+          // Closed and renamed at once (POSIX renames an open file): one round trip to the file
+          // system before the answer, not two. Where an open file cannot be renamed (Windows),
+          // the rename waits for the close.
+          const closing = opened.close();
+          closing.catch(() => undefined); // awaited below; a rename failing first must not leave it unhandled
+          try {
+            await rename(temporary, target);
+          } catch (error) {
+            const code = (error as NodeJS.ErrnoException).code;
+            if (code !== 'EPERM' && code !== 'EBUSY' && code !== 'EACCES') throw error;
+            await closing;
+            await rename(temporary, target);
+          }
           renamed = true;
-          if (durable) await fsyncPath(folder, 'r');
+          await closing;
+          if (durable) await fsyncFolder(folder);
           finished = true;
           subscriber.next(Status.Success);
           subscriber.complete();
         } catch (error) {
           // A file whose name may not survive a crash is not answered as stored, nor kept.
           if (renamed) await unlink(target).catch(() => undefined);
-          else await opened.close().catch(() => undefined);
+          await opened.close().catch(() => undefined);
           fail(error as Error);
         }
       };
