@@ -166,9 +166,9 @@ const PAIRS = [
   .filter((pair) => pair.id === 'reference' || !ONLY_PAIRS || ONLY_PAIRS.has(pair.id))
   .map((pair) => ({
     ...pair,
-    senderIsOurs: pair.sender === 'ours',
+    senderIsOurs: pair.sender.startsWith('ours'),
     receiverIsOurs: pair.receiver.startsWith('ours'),
-    ours: pair.sender === 'ours' || pair.receiver.startsWith('ours'),
+    ours: pair.sender.startsWith('ours') || pair.receiver.startsWith('ours'),
   }));
 
 // ---- one transfer
