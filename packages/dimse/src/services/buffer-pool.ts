@@ -3,8 +3,8 @@
  * allocates nothing per chunk, and memory does not wait for the garbage collector to come back.
  */
 
-/** Buffers of one size kept at most. */
-const POOL_LIMIT = 8;
+/** Buffers of one size kept at most: enough for a few associations sending at once (each holds about four). */
+const POOL_LIMIT = 16;
 const pool = new Map<number, ArrayBuffer[]>();
 /** The buffers that are the pool's own (a view of anything else is never taken back). */
 const pooled = new WeakSet<ArrayBuffer>();
