@@ -21,6 +21,7 @@ import {
 } from '@dimse-rx/association';
 import {
   decodeDataset,
+  discardSink,
   encodeDataset,
   encodeFileMetaInformation,
   fileSink,
@@ -638,6 +639,40 @@ describe('storeAll()', () => {
       expect(Buffer.compare(stored.dataSet, file.dataSet)).toBe(0);
     }
     expect(a!.state).toBe('Sta6');
+  });
+
+  it('reads files smaller than the read size into pooled buffers: no fresh buffer per file', async () => {
+    const source = await tempDir();
+    const { port } = await startScp({ abstractSyntaxes: { [CT]: [ELE] }, store: discardSink });
+    // 40 files of about 26 KiB, each smaller than the 64 KiB read.
+    const files = await Promise.all(Array.from({ length: 40 }, (_, i) => patternFile(source, 100 + i, 200)));
+    const association = await open(port, storageContexts([{ sopClassUid: CT, transferSyntaxUid: ELE }]));
+    const allocUnsafe = Buffer.allocUnsafe;
+    let allocated = 0;
+    Buffer.allocUnsafe = (size: number) => {
+      allocated += size;
+      return allocUnsafe.call(Buffer, size);
+    };
+    try {
+      const events = await within(
+        lastValueFrom(
+          storeMany(
+            association!,
+            files.map((f) => f.path),
+            { readChunkSize: 64 * 1024 },
+          ).pipe(toArray()),
+        ),
+        20_000,
+        'storeAll()',
+      );
+      expect(events.filter((e) => e.type === 'response').map((e) => e.type === 'response' && e.status.code)).toEqual(Array(40).fill(0));
+    } finally {
+      Buffer.allocUnsafe = allocUnsafe;
+    }
+    // The 1 MB of files went through the pool; what allocUnsafe gave is PDU headers and such.
+    const fileBytes = files.reduce((n, f) => n + f.dataSet.length, 0);
+    expect(fileBytes).toBeGreaterThan(1_000_000);
+    expect(allocated).toBeLessThan(fileBytes / 10);
   });
 
   it('errors, and stores nothing more, when a file fails halfway: the association is aborted by then', async () => {
