@@ -1,6 +1,7 @@
 import { AbortReason, encodePduParts, type Pdu, PduDecodeError, PduFramer } from '@dimse-rx/pdu';
 import {
   AsyncSubject,
+  asyncScheduler,
   BehaviorSubject,
   distinctUntilChanged,
   EMPTY,
@@ -8,6 +9,7 @@ import {
   map,
   merge,
   Observable,
+  of,
   Subject,
   type Subscription,
   scan,
@@ -124,7 +126,8 @@ export class UlMachine {
   readonly #primitives = new Subject<UlEvent>();
   readonly #wire = new Subject<UlEvent>();
   readonly #artim = new Subject<boolean>();
-  readonly #activity = new Subject<void>();
+  /** When a P-DATA-TF was last sent or received (the idle timer's start), scheduler time. */
+  #lastActivity = 0;
   /** Whether the last PDV received, and the last sent, left a message unfinished (not its last fragment). */
   readonly #midMessage = { received: false, sent: false };
   readonly #state: BehaviorSubject<UlState>;
@@ -179,9 +182,22 @@ export class UlMachine {
       }),
     );
     if (idle > 0) {
+      // One timer per idle period, not one per PDU: activity only notes its time, and the timer,
+      // when it expires, waits again for what is left of the period since the last activity.
+      const now = () => asyncScheduler.now();
+      const untilIdle = (): Observable<void> => {
+        const left = this.#lastActivity + idle - now();
+        return left <= 0 ? of(undefined) : timer(left).pipe(switchMap(untilIdle));
+      };
       this.#subscriptions.push(
-        merge(names, this.#activity.pipe(map(() => this.#state.value.name)))
-          .pipe(switchMap((name) => (name === 'Sta6' ? timer(idle) : EMPTY)))
+        names
+          .pipe(
+            switchMap((name) => {
+              if (name !== 'Sta6') return EMPTY;
+              this.#lastActivity = now();
+              return untilIdle();
+            }),
+          )
           .subscribe(() => {
             // Between messages the association is released; in the middle of one (a data set half
             // received or half sent) a release cannot be answered in order: it is aborted.
@@ -317,7 +333,7 @@ export class UlMachine {
       const pdvs = result.event.pdu.pdvs;
       if (pdvs.length > 0) this.#midMessage.received = !pdvs[pdvs.length - 1]!.last;
     }
-    if (result.event?.type === 'Evt10' || result.event?.type === 'Evt9') this.#activity.next();
+    if (result.event?.type === 'Evt10' || result.event?.type === 'Evt9') this.#lastActivity = asyncScheduler.now();
     // Sta13: the association no longer exists, only the transport is left to close.
     if (result.state.name === 'Sta13') this.#finish();
     if (result.state.name === 'Sta1' && from !== 'Sta1') this.#end();
