@@ -3,7 +3,7 @@
  * at the moment success is answered. The files are checked byte for byte.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { closeSync, createWriteStream, openSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ import {
 import { firstValueFrom, from, lastValueFrom, ReplaySubject, tap, timeout, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup, wait, within } from '../../association/test/support.js';
-import { writeAll } from '../src/services/file-sink.js';
+import { writeAll, writeAllSync } from '../src/services/file-sink.js';
 
 const ELE = TransferSyntax.ExplicitVrLittleEndian;
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -374,6 +374,31 @@ describe('fileSink: writing', () => {
     // A file system that writes nothing is an error, not a loop.
     const stuck = { writev: async () => ({ bytesWritten: 0, buffers: [] }) };
     await expect(writeAll(stuck as unknown as Parameters<typeof writeAll>[0], [Buffer.from('x')], 0)).rejects.toThrow(/Nothing written/);
+  });
+});
+
+describe('writeAllSync', () => {
+  it('writes every buffer in order at the position asked, and fails with the errno on a descriptor it cannot write', async () => {
+    const path = join(await tempDir(), 'sync.bin');
+    await writeFile(path, Buffer.alloc(8, 0x2e));
+    const fd = openSync(path, 'r+');
+    try {
+      const parts = [Buffer.from('abc'), Buffer.from(''), Buffer.alloc(70_000, 0x78), Buffer.from('z')];
+      writeAllSync(fd, parts, 4);
+    } finally {
+      closeSync(fd);
+    }
+    const file = await readFile(path);
+    expect(file.length).toBe(4 + 3 + 70_000 + 1);
+    expect(file.subarray(0, 7).toString()).toBe('....abc');
+    expect(file.subarray(7, 70_007).every((b) => b === 0x78)).toBe(true);
+    expect(file.at(-1)).toBe(0x7a);
+    const readOnly = openSync(path, 'r');
+    try {
+      expect(() => writeAllSync(readOnly, [Buffer.from('x')], 0)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+    } finally {
+      closeSync(readOnly);
+    }
   });
 });
 

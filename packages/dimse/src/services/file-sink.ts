@@ -1,4 +1,4 @@
-import { close, fsync, open } from 'node:fs';
+import { close, fsync, open, writevSync } from 'node:fs';
 import { type FileHandle, open as fsOpen, mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
@@ -323,29 +323,41 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         queue = [];
         inFlight = batch.length;
         const bytes = batch.reduce((n, b) => n + b.length, 0);
-        writeAll(handle, batch, position).then(
-          () => {
-            inFlight = 0;
-            position += bytes;
-            for (const block of batch) giveBack(block);
-            unsynced += bytes;
-            if (durable && unsynced >= SYNC_EVERY && handle) {
-              // Flushed as it arrives: the fsync before the answer has only the last blocks to write.
-              unsynced = 0;
-              const h = handle;
-              syncing = syncing.then(() => h.datasync()).catch(() => undefined);
-            }
-            if (release && queue.length < MAX_BLOCKS / 2) {
-              release();
-              release = undefined;
-            }
-            flush();
-          },
-          (error: Error) => {
-            for (const block of batch) giveBack(block);
-            fail(error);
-          },
-        );
+        const written = () => {
+          inFlight = 0;
+          position += bytes;
+          for (const block of batch) giveBack(block);
+          unsynced += bytes;
+          if (durable && unsynced >= SYNC_EVERY && handle) {
+            // Flushed as it arrives: the fsync before the answer has only the last blocks to write.
+            unsynced = 0;
+            const h = handle;
+            syncing = syncing.then(() => h.datasync()).catch(() => undefined);
+          }
+          if (release && queue.length < MAX_BLOCKS / 2) {
+            release();
+            release = undefined;
+          }
+          flush();
+        };
+        const notWritten = (error: Error) => {
+          for (const block of batch) giveBack(block);
+          fail(error);
+        };
+        if (quickWrites.allowed()) {
+          // Into the page cache at once, while that is quick: no round trip to the thread pool.
+          const started = performance.now();
+          try {
+            writeAllSync(handle.fd, batch, position);
+          } catch (error) {
+            notWritten(error as Error);
+            return;
+          }
+          quickWrites.took(performance.now() - started);
+          written();
+        } else {
+          writeAll(handle, batch, position).then(written, notWritten);
+        }
       };
 
       const reading = data.chunks.subscribe({
@@ -418,6 +430,43 @@ const MAX_BLOCKS = 4;
 const WRITEV_MAX = 512;
 
 /** Writes `buffers` at `position`, in order, whatever partial writes the system makes. (Exported for its tests, not by the package.) */
+/**
+ * Whether writes go to the file at once (synchronously) rather than through the thread pool: at
+ * once they cost no round trip, which is most of a small file's time before its answer, but they
+ * hold every association while they run. So only while they are quick: one that takes longer
+ * than QUICK_WRITE_MS (the disk is behind, the page cache full) sends every write to the thread
+ * pool for the next QUICK_PAUSE_MS.
+ */
+const QUICK_WRITE_MS = 4;
+const QUICK_PAUSE_MS = 5_000;
+const quickWrites = {
+  pausedUntil: 0,
+  allowed(): boolean {
+    return performance.now() >= this.pausedUntil;
+  },
+  took(ms: number): void {
+    if (ms > QUICK_WRITE_MS) this.pausedUntil = performance.now() + QUICK_PAUSE_MS;
+  },
+};
+
+/** writeAll at once: every byte of `buffers` at `position`, whatever partial writes the system makes. */
+export function writeAllSync(fd: number, buffers: Uint8Array[], position: number): void {
+  let rest = buffers;
+  let at = position;
+  while (rest.length > 0) {
+    const batch = rest.length > WRITEV_MAX ? rest.slice(0, WRITEV_MAX) : rest;
+    const bytesWritten = writevSync(fd, batch, at);
+    if (bytesWritten === 0) throw new Error(`Nothing written at byte ${at} of the file`);
+    at += bytesWritten;
+    let skip = bytesWritten;
+    let i = 0;
+    while (i < batch.length && skip >= batch[i]!.length) skip -= batch[i++]!.length;
+    const left = batch.slice(i);
+    if (skip > 0 && left.length > 0) left[0] = left[0]!.subarray(skip);
+    rest = [...left, ...rest.slice(batch.length)];
+  }
+}
+
 export async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
   let rest = buffers;
   let at = position;
