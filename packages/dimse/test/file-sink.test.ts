@@ -33,7 +33,7 @@ import {
 import { firstValueFrom, from, lastValueFrom, ReplaySubject, tap, timeout, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup, wait, within } from '../../association/test/support.js';
-import { writeAll, writeAllSync } from '../src/services/file-sink.js';
+import { quickWrites, writeAll, writeAllSync } from '../src/services/file-sink.js';
 
 const ELE = TransferSyntax.ExplicitVrLittleEndian;
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -267,9 +267,18 @@ describe('fileSink: a disk error', () => {
 
 describe('fileSink: success', () => {
   it.each([
-    ['with fsync', true],
-    ['without fsync', false],
-  ])('answers success %s only once the whole file is in place, with no temporary file left', async (_name, fsync) => {
+    ['with fsync', true, 'at once'],
+    ['without fsync', false, 'at once'],
+    ['with fsync', true, 'through the thread pool'],
+    ['without fsync', false, 'through the thread pool'],
+  ])('answers success %s only once the whole file is in place, with no temporary file left, writes %s', async (_name, fsync, writes) => {
+    // Writes go at once while they are quick; after a slow one, through the thread pool.
+    if (writes !== 'at once') {
+      quickWrites.pausedUntil = Number.POSITIVE_INFINITY;
+      cleanup.add(() => {
+        quickWrites.pausedUntil = 0;
+      });
+    }
     const directory = await tempDir();
     const sinkOptions: FileSinkOptions = { directory, fsync, fileName: (info) => `${info.callingAeTitle}/${info.sopInstanceUid}.dcm` };
     const sink = fileSink(sinkOptions);

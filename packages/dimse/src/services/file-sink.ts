@@ -1,5 +1,5 @@
-import { close, fsync, open, writevSync } from 'node:fs';
-import { type FileHandle, open as fsOpen, mkdir, readdir, rename, unlink } from 'node:fs/promises';
+import { close, closeSync, fdatasync, fsync, open, openSync, renameSync, writev, writevSync } from 'node:fs';
+import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
 import { Observable } from 'rxjs';
@@ -171,13 +171,29 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
     }
     return ready;
   };
+  /** Folders known to be there: a file in one is opened at once while that is quick. */
+  const ready = new Set<string>();
+  const openFile = async (path: string, folder: string): Promise<WriteFile> => {
+    await prepareFolder(folder);
+    try {
+      return await WriteFile.open(path);
+    } catch (error) {
+      // The folder was removed since it was made: made again, not failed until a restart.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      folders.delete(folder);
+      ready.delete(folder);
+      await prepareFolder(folder);
+      return WriteFile.open(path);
+    }
+  };
   return (info, data) =>
     new Observable<StoreAnswer>((subscriber) => {
       const target = join(options.directory, options.fileName ? options.fileName(info) : `${safeName(info.sopInstanceUid)}.dcm`);
       const folder = dirname(target);
       const temporary = join(folder, `.${safeName(info.sopInstanceUid)}.${process.pid}.${++counter}.part`);
-      let handle: FileHandle | undefined;
+      let file: WriteFile | undefined;
       let failed: Error | undefined;
+      let abandoned = false;
       /** The answer for a data set that is not stored: a failure's, or the check's. */
       let refusal: Exclude<StoreAnswer, number> | undefined;
       const checker = validate ? new DataSetHeadReader(info.transferSyntaxUid, [SOP_CLASS_UID, SOP_INSTANCE_UID]) : undefined;
@@ -187,13 +203,16 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       let finished = false;
       let ended = false;
       let finishing = false;
-      // What arrives is copied into blocks of our own, written whole as they fill: the socket's
-      // buffers are let go at once, and memory is the few blocks in flight, whatever the GC does.
+      // What arrives is copied into blocks of our own and written as it comes, a range of a block
+      // at a time: the socket's buffers are let go at once, memory is the few blocks in flight
+      // whatever the GC does, and when the last byte arrives little is left to write.
       let current = takeBuffer(BLOCK);
       let fill = 0;
-      /** Full blocks waiting for the disk, in order. */
-      let queue: Uint8Array[] = [];
-      /** Blocks being written (one writev at a time). */
+      /** Bytes of `current` handed to a write already. */
+      let flushed = 0;
+      /** Ranges waiting for the disk, in order; `last` marks a block's final range, after whose write the block is given back. */
+      let queue: { block: Buffer; start: number; end: number; last: boolean }[] = [];
+      /** Ranges being written (one write at a time). */
       let inFlight = 0;
       let position = 0;
       // Taken while the disk is behind by MAX_BLOCKS blocks: the socket waits, not memory.
@@ -206,9 +225,10 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           fill += n;
           offset += n;
           if (fill === BLOCK) {
-            queue.push(current);
+            queue.push({ block: current, start: flushed, end: BLOCK, last: true });
             current = takeBuffer(BLOCK);
             fill = 0;
+            flushed = 0;
           }
         }
       };
@@ -223,18 +243,19 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         }),
       );
       const recycleAll = () => {
-        for (const block of queue) giveBack(block);
+        for (const range of queue) if (range.last) giveBack(range.block);
         queue = [];
-        // fill < 0: `current` went to the queue as the last block and comes back with its write.
+        // fill < 0: `current` went to the queue as the last range and comes back with its write.
         if (fill >= 0) giveBack(current);
         fill = -1;
       };
 
       const discard = async () => {
-        const opened = handle;
-        handle = undefined;
+        const opened = file;
+        file = undefined;
+        if (!opened) return;
         // close() waits for a write still running.
-        await opened?.close().catch(() => undefined);
+        await opened.close().catch(() => undefined);
         await unlink(temporary).catch(() => undefined);
       };
       const answerFailure = () => {
@@ -261,9 +282,14 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         // Answer once the rest of the data set has been read (and dropped).
         if (ended) answerFailure();
       };
+      const succeed = () => {
+        finished = true;
+        subscriber.next(Status.Success);
+        subscriber.complete();
+      };
       const finish = async () => {
         finishing = true;
-        const opened = handle!;
+        const opened = file!;
         let renamed = false;
         try {
           if (checker) {
@@ -274,11 +300,25 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
               return;
             }
           }
+          if (!durable && quickWrites.allowed()) {
+            // Nothing to wait for on disk: closed and renamed at once, no round trip.
+            file = undefined;
+            try {
+              opened.closeSync();
+              renameSync(temporary, target);
+            } catch (error) {
+              await unlink(temporary).catch(() => undefined);
+              fail(error as Error);
+              return;
+            }
+            succeed();
+            return;
+          }
           if (durable) {
             await syncing;
             await opened.sync();
           }
-          handle = undefined;
+          file = undefined;
           // Closed and renamed at once (POSIX renames an open file): one round trip to the file
           // system before the answer, not two. Where an open file cannot be renamed (Windows),
           // the rename waits for the close.
@@ -295,22 +335,24 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           renamed = true;
           await closing;
           if (durable) await fsyncFolder(folder);
-          finished = true;
-          subscriber.next(Status.Success);
-          subscriber.complete();
+          succeed();
         } catch (error) {
           // A file whose name may not survive a crash is not answered as stored, nor kept.
           if (renamed) await unlink(target).catch(() => undefined);
+          else await unlink(temporary).catch(() => undefined);
           await opened.close().catch(() => undefined);
           fail(error as Error);
         }
       };
       const flush = () => {
-        if (inFlight > 0 || failed || finishing || !handle) return;
-        if (queue.length === 0 && ended && fill > 0) {
-          // The last, partly filled block.
-          queue.push(current.subarray(0, fill));
-          fill = -1; // `current` is in the queue now: not to be given back twice
+        if (inFlight > 0 || failed || finishing || !file) return;
+        const quick = quickWrites.allowed();
+        // What has arrived of the current block: at once while writes are quick (they then go
+        // along with the network), from EARLY_WRITE bytes on otherwise; at the end, the rest.
+        if (queue.length === 0 && fill > flushed && (ended || fill - flushed >= (quick ? 1 : EARLY_WRITE))) {
+          queue.push({ block: current, start: flushed, end: fill, last: ended });
+          flushed = fill;
+          if (ended) fill = -1; // `current` is in the queue now: not to be given back twice
         }
         if (queue.length === 0) {
           if (ended) {
@@ -322,17 +364,21 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         const batch = queue;
         queue = [];
         inFlight = batch.length;
-        const bytes = batch.reduce((n, b) => n + b.length, 0);
+        const bytes = batch.reduce((n, r) => n + r.end - r.start, 0);
+        const buffers = batch.map((r) => r.block.subarray(r.start, r.end));
+        const recycle = () => {
+          for (const range of batch) if (range.last) giveBack(range.block);
+        };
         const written = () => {
           inFlight = 0;
           position += bytes;
-          for (const block of batch) giveBack(block);
+          recycle();
           unsynced += bytes;
-          if (durable && unsynced >= SYNC_EVERY && handle) {
+          if (durable && unsynced >= SYNC_EVERY && file) {
             // Flushed as it arrives: the fsync before the answer has only the last blocks to write.
             unsynced = 0;
-            const h = handle;
-            syncing = syncing.then(() => h.datasync()).catch(() => undefined);
+            const f = file;
+            syncing = syncing.then(() => f.datasync()).catch(() => undefined);
           }
           if (release && queue.length < MAX_BLOCKS / 2) {
             release();
@@ -341,14 +387,14 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           flush();
         };
         const notWritten = (error: Error) => {
-          for (const block of batch) giveBack(block);
+          recycle();
           fail(error);
         };
-        if (quickWrites.allowed()) {
+        if (quick && !file.busy) {
           // Into the page cache at once, while that is quick: no round trip to the thread pool.
           const started = performance.now();
           try {
-            writeAllSync(handle.fd, batch, position);
+            writeAllSync(file.fd, buffers, position);
           } catch (error) {
             notWritten(error as Error);
             return;
@@ -356,7 +402,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           quickWrites.took(performance.now() - started);
           written();
         } else {
-          writeAll(handle, batch, position).then(written, notWritten);
+          writeAll(file, buffers, position).then(written, notWritten);
         }
       };
 
@@ -393,35 +439,117 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         },
       });
 
-      prepareFolder(folder)
-        .then(() => fsOpen(temporary, 'wx'))
-        .catch(async (error: NodeJS.ErrnoException) => {
-          // The folder was removed since it was made: made again, not failed until a restart.
-          if (error.code !== 'ENOENT') throw error;
-          folders.delete(folder);
-          await prepareFolder(folder);
-          return fsOpen(temporary, 'wx');
-        })
-        .then((opened) => {
-          if (failed) {
-            void opened.close().catch(() => undefined);
-            void unlink(temporary).catch(() => undefined);
-            return;
-          }
-          handle = opened;
-          flush();
-        })
-        .catch(fail);
+      const opened = (f: WriteFile) => {
+        if (failed || abandoned) {
+          void f.close().then(
+            () => unlink(temporary),
+            () => undefined,
+          );
+          return;
+        }
+        file = f;
+        flush();
+      };
+      let quickFile: WriteFile | undefined;
+      if (ready.has(folder) && quickWrites.allowed()) {
+        // The folder is there: the file is opened now, and written from the first bytes on.
+        try {
+          quickFile = WriteFile.openSync(temporary);
+        } catch {
+          ready.delete(folder); // removed since, say: the slow way finds out and makes it again
+        }
+      }
+      if (quickFile) opened(quickFile);
+      else
+        openFile(temporary, folder)
+          .then((f) => {
+            ready.add(folder);
+            opened(f);
+          })
+          .catch(fail);
 
       return () => {
+        abandoned = true;
         reading.unsubscribe();
         if (!finished) void discard();
       };
     });
 }
 
+/**
+ * A file open for writing, by its descriptor: written at once (`fd`) or through the thread pool,
+ * closed exactly once, and never while one of its operations is still running.
+ */
+class WriteFile {
+  readonly fd: number;
+  #running = 0;
+  #idle: (() => void)[] = [];
+  #closed = false;
+
+  private constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  static open(path: string): Promise<WriteFile> {
+    return new Promise((resolve, reject) => open(path, 'wx', (error, fd) => (error ? reject(error) : resolve(new WriteFile(fd)))));
+  }
+
+  static openSync(path: string): WriteFile {
+    return new WriteFile(openSync(path, 'wx'));
+  }
+
+  /** Whether an operation of the thread pool is running on it. */
+  get busy(): boolean {
+    return this.#running > 0;
+  }
+
+  #run<T>(operation: (done: (error: Error | null, value?: T) => void) => void): Promise<T> {
+    if (this.#closed) return Promise.reject(new Error('The file is closed'));
+    this.#running++;
+    return new Promise<T>((resolve, reject) =>
+      operation((error, value) => {
+        if (--this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
+        if (error) reject(error);
+        else resolve(value as T);
+      }),
+    );
+  }
+
+  writev(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }> {
+    return this.#run<number>((done) => writev(this.fd, buffers, position, (error, n) => done(error, n))).then((bytesWritten) => ({
+      bytesWritten,
+    }));
+  }
+
+  sync(): Promise<void> {
+    return this.#run<void>((done) => fsync(this.fd, (error) => done(error)));
+  }
+
+  datasync(): Promise<void> {
+    return this.#run<void>((done) => fdatasync(this.fd, (error) => done(error)));
+  }
+
+  /** Closes once its running operations have ended; again is a no-op. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    while (this.#running > 0) await new Promise<void>((wake) => this.#idle.push(wake));
+    await new Promise<void>((resolve, reject) => close(this.fd, (error) => (error ? reject(error) : resolve())));
+  }
+
+  /** Closes at once; only when nothing runs on it. */
+  closeSync(): void {
+    if (this.#closed) return;
+    if (this.#running > 0) throw new Error('closeSync with an operation running');
+    this.#closed = true;
+    closeSync(this.fd);
+  }
+}
+
 /** The blocks a data set is copied into and written in. */
 const BLOCK = 1 << 20;
+/** The least written of a block before it is full when writes go through the thread pool. */
+const EARLY_WRITE = 128 << 10;
 /** Bytes written between two intermediate fdatasyncs of a large file. */
 const SYNC_EVERY = 16 << 20;
 /** Blocks full or being written past which reading from the peer pauses (4 MiB behind). */
@@ -429,7 +557,6 @@ const MAX_BLOCKS = 4;
 /** Buffers one writev takes at most (IOV_MAX is 1024 on Linux). */
 const WRITEV_MAX = 512;
 
-/** Writes `buffers` at `position`, in order, whatever partial writes the system makes. (Exported for its tests, not by the package.) */
 /**
  * Whether writes go to the file at once (synchronously) rather than through the thread pool: at
  * once they cost no round trip, which is most of a small file's time before its answer, but they
@@ -439,7 +566,8 @@ const WRITEV_MAX = 512;
  */
 const QUICK_WRITE_MS = 4;
 const QUICK_PAUSE_MS = 5_000;
-const quickWrites = {
+/** (Exported for its tests, not by the package.) */
+export const quickWrites = {
   pausedUntil: 0,
   allowed(): boolean {
     return performance.now() >= this.pausedUntil;
@@ -467,7 +595,12 @@ export function writeAllSync(fd: number, buffers: Uint8Array[], position: number
   }
 }
 
-export async function writeAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+/** Writes `buffers` at `position`, in order, whatever partial writes the system makes. (Exported for its tests, not by the package.) */
+export async function writeAll(
+  handle: { writev(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }> },
+  buffers: Uint8Array[],
+  position: number,
+): Promise<void> {
   let rest = buffers;
   let at = position;
   while (rest.length > 0) {
