@@ -303,9 +303,11 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           if (!durable && quickWrites.allowed()) {
             // Nothing to wait for on disk: closed and renamed at once, no round trip.
             file = undefined;
+            const started = performance.now();
             try {
               opened.closeSync();
               renameSync(temporary, target);
+              quickWrites.took(performance.now() - started);
             } catch (error) {
               await unlink(temporary).catch(() => undefined);
               fail(error as Error);
@@ -453,8 +455,10 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       let quickFile: WriteFile | undefined;
       if (ready.has(folder) && quickWrites.allowed()) {
         // The folder is there: the file is opened now, and written from the first bytes on.
+        const started = performance.now();
         try {
           quickFile = WriteFile.openSync(temporary);
+          quickWrites.took(performance.now() - started);
         } catch {
           ready.delete(folder); // removed since, say: the slow way finds out and makes it again
         }
@@ -558,11 +562,11 @@ const MAX_BLOCKS = 4;
 const WRITEV_MAX = 512;
 
 /**
- * Whether writes go to the file at once (synchronously) rather than through the thread pool: at
- * once they cost no round trip, which is most of a small file's time before its answer, but they
- * hold every association while they run. So only while they are quick: one that takes longer
- * than QUICK_WRITE_MS (the disk is behind, the page cache full) sends every write to the thread
- * pool for the next QUICK_PAUSE_MS.
+ * Whether a file's open, writes, close and rename are done at once (synchronously) rather than
+ * through the thread pool: at once they cost no round trip, which is most of a small file's time
+ * before its answer, but they hold every association while they run. So only while they are
+ * quick: one that takes longer than QUICK_WRITE_MS (the disk is behind, the page cache full)
+ * sends everything to the thread pool for the next QUICK_PAUSE_MS. fsyncs always go there.
  */
 const QUICK_WRITE_MS = 4;
 const QUICK_PAUSE_MS = 5_000;
