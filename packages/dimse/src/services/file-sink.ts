@@ -581,21 +581,30 @@ export const quickWrites = {
   },
 };
 
+/** The next batch of one writev (IOV_MAX is 1024 on Linux). */
+const nextBatch = (rest: Uint8Array[]) => (rest.length > WRITEV_MAX ? rest.slice(0, WRITEV_MAX) : rest);
+
+/** What is left to write after a writev of `batch` (the start of `rest`) wrote `bytesWritten`. */
+function leftAfter(rest: Uint8Array[], batch: Uint8Array[], bytesWritten: number, at: number): Uint8Array[] {
+  if (bytesWritten === 0) throw new Error(`Nothing written at byte ${at} of the file`);
+  // Drop what was written whole; keep the unwritten end of a buffer cut short.
+  let skip = bytesWritten;
+  let i = 0;
+  while (i < batch.length && skip >= batch[i]!.length) skip -= batch[i++]!.length;
+  const left = batch.slice(i);
+  if (skip > 0 && left.length > 0) left[0] = left[0]!.subarray(skip);
+  return [...left, ...rest.slice(batch.length)];
+}
+
 /** writeAll at once: every byte of `buffers` at `position`, whatever partial writes the system makes. */
 export function writeAllSync(fd: number, buffers: Uint8Array[], position: number): void {
   let rest = buffers;
   let at = position;
   while (rest.length > 0) {
-    const batch = rest.length > WRITEV_MAX ? rest.slice(0, WRITEV_MAX) : rest;
+    const batch = nextBatch(rest);
     const bytesWritten = writevSync(fd, batch, at);
-    if (bytesWritten === 0) throw new Error(`Nothing written at byte ${at} of the file`);
+    rest = leftAfter(rest, batch, bytesWritten, at);
     at += bytesWritten;
-    let skip = bytesWritten;
-    let i = 0;
-    while (i < batch.length && skip >= batch[i]!.length) skip -= batch[i++]!.length;
-    const left = batch.slice(i);
-    if (skip > 0 && left.length > 0) left[0] = left[0]!.subarray(skip);
-    rest = [...left, ...rest.slice(batch.length)];
   }
 }
 
@@ -608,16 +617,9 @@ export async function writeAll(
   let rest = buffers;
   let at = position;
   while (rest.length > 0) {
-    const batch = rest.length > WRITEV_MAX ? rest.slice(0, WRITEV_MAX) : rest;
+    const batch = nextBatch(rest);
     const { bytesWritten } = await handle.writev(batch, at);
-    if (bytesWritten === 0) throw new Error(`Nothing written at byte ${at} of the file`);
+    rest = leftAfter(rest, batch, bytesWritten, at);
     at += bytesWritten;
-    // Drop what was written whole; keep the unwritten end of a buffer cut short.
-    let skip = bytesWritten;
-    let i = 0;
-    while (i < batch.length && skip >= batch[i]!.length) skip -= batch[i++]!.length;
-    const left = batch.slice(i);
-    if (skip > 0 && left.length > 0) left[0] = left[0]!.subarray(skip);
-    rest = [...left, ...rest.slice(batch.length)];
   }
 }
