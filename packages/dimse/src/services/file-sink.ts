@@ -258,11 +258,15 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         await opened.close().catch(() => undefined);
         await unlink(temporary).catch(() => undefined);
       };
+      /** The temporary file's open, then its removal after a failure: a failure is answered once nothing is left. */
+      let cleared: Promise<unknown> = Promise.resolve();
       const answerFailure = () => {
         if (finished) return;
         finished = true;
-        subscriber.next(refusal!);
-        subscriber.complete();
+        void cleared.then(() => {
+          subscriber.next(refusal!);
+          subscriber.complete();
+        });
       };
       const fail = (error: Error, answer?: Exclude<StoreAnswer, number>) => {
         if (failed) return;
@@ -278,7 +282,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         release = undefined;
         // Blocks being written come back when their write ends; the others now.
         recycleAll();
-        void discard();
+        cleared = cleared.then(discard);
         // Answer once the rest of the data set has been read (and dropped).
         if (ended) answerFailure();
       };
@@ -443,10 +447,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
 
       const opened = (f: WriteFile) => {
         if (failed || abandoned) {
-          void f.close().then(
-            () => unlink(temporary),
-            () => undefined,
-          );
+          cleared = cleared.then(() => f.close().then(() => unlink(temporary))).catch(() => undefined);
           return;
         }
         file = f;
@@ -465,7 +466,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       }
       if (quickFile) opened(quickFile);
       else
-        openFile(temporary, folder)
+        cleared = openFile(temporary, folder)
           .then((f) => {
             ready.add(folder);
             opened(f);
