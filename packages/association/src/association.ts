@@ -1,10 +1,13 @@
 import type { PDataTf } from '@dimse-rx/pdu';
-import { defer, distinctUntilChanged, filter, map, Observable, share, takeWhile } from 'rxjs';
+import { defer, distinctUntilChanged, filter, map, Observable, Subject, takeWhile } from 'rxjs';
 import { ConnectionError } from './errors.js';
 import type { StateName } from './fsm/table.js';
 import type { UlNotice } from './fsm/types.js';
 import type { NegotiatedContext, Negotiation } from './negotiation/outcome.js';
 import type { UlMachine } from './runtime/machine.js';
+
+/** P-DATA values kept for a first subscriber of `pData` before reading pauses. */
+const EARLY_LIMIT = 1 << 20;
 
 /** Bytes a PDV item adds to its value in the P-DATA-TF length: item length (4), context ID (1), control header (1). */
 const PDV_OVERHEAD = 6;
@@ -16,19 +19,52 @@ const PDV_OVERHEAD = 6;
 export class Association {
   readonly #machine: UlMachine;
   readonly negotiation: Negotiation;
-  /** P-DATA-TF PDUs received, as they arrive (values are views of the received bytes). Completes at the end. */
+  /**
+   * P-DATA-TF PDUs received, as they arrive (values are views of the received bytes). Completes
+   * at the end. What arrives before anybody subscribes is kept for the first subscriber (a peer
+   * may send before the DIMSE layer is set up); past 1 MiB of it, reading pauses until then.
+   */
   readonly pData: Observable<PDataTf>;
+  /** P-DATA received while nobody read `pData`, for its first subscriber; undefined once taken. */
+  #early: PDataTf[] | undefined = [];
+  #earlyBytes = 0;
+  #earlyHold: (() => void) | undefined;
+  /** Released or aborted before anybody read `pData`: what still comes is nobody's. */
+  #dropEarly = false;
+  readonly #live = new Subject<PDataTf>();
   /** Emits once when the association is over: undefined after a release, else the error that ended it. */
   readonly finished: Observable<Error | undefined>;
 
   constructor(machine: UlMachine, negotiation: Negotiation) {
     this.#machine = machine;
     this.negotiation = negotiation;
-    this.pData = machine.notices.pipe(
-      filter((n): n is Extract<UlNotice, { type: 'PDataIndication' }> => n.type === 'PDataIndication'),
-      map((n) => n.pdu),
-      share(),
-    );
+    machine.notices
+      .pipe(
+        filter((n): n is Extract<UlNotice, { type: 'PDataIndication' }> => n.type === 'PDataIndication'),
+        map((n) => n.pdu),
+      )
+      .subscribe({
+        next: (pdu) => {
+          if (!this.#early) {
+            this.#live.next(pdu);
+            return;
+          }
+          if (this.#dropEarly) return;
+          this.#early.push(pdu);
+          for (const pdv of pdu.pdvs) this.#earlyBytes += pdv.value.length;
+          if (this.#earlyBytes > EARLY_LIMIT) this.#earlyHold ??= machine.hold();
+        },
+        error: (error: unknown) => this.#live.error(error),
+        complete: () => this.#live.complete(),
+      });
+    this.pData = new Observable<PDataTf>((subscriber) => {
+      const early = this.#early;
+      this.#early = undefined;
+      if (early) for (const pdu of early) subscriber.next(pdu);
+      const live = this.#live.subscribe(subscriber);
+      this.#releaseEarly();
+      return live;
+    });
     this.finished = machine.finished;
     // The peer's release request is always answered with A-RELEASE-RP (PS3.8 7.2): at once,
     // or in a collision as the standard orders it (Sta9 answers first, Sta12 after the RP).
@@ -125,9 +161,22 @@ export class Association {
     return undefined;
   }
 
+  /** Drops what waited for a subscriber that did not come, and reads again. */
+  #releaseEarly(): void {
+    this.#earlyBytes = 0;
+    this.#earlyHold?.();
+    this.#earlyHold = undefined;
+  }
+
   /** Requests release (A-RELEASE); emits nothing and completes once released, errors if it ends otherwise. */
   release(): Observable<void> {
     return defer(() => {
+      // Whoever releases without reading P-DATA needs the peer's A-RELEASE-RP read.
+      if (this.#early) {
+        this.#early = [];
+        this.#dropEarly = true;
+        this.#releaseEarly();
+      }
       if (this.#machine.allows('Evt11')) this.#machine.primitive({ type: 'Evt11' });
       return this.finished.pipe(
         map((error) => {
@@ -140,6 +189,7 @@ export class Association {
 
   /** Aborts (A-ABORT, service-user source) unless the association is already over. */
   abort(): void {
+    this.#releaseEarly();
     if (this.#machine.allows('Evt15')) this.#machine.primitive({ type: 'Evt15' });
   }
 

@@ -717,6 +717,47 @@ describe('timers', () => {
   });
 });
 
+describe('P-DATA before anybody reads it', () => {
+  it('is kept for the first subscriber of pData: a peer that sends right after its A-ASSOCIATE-AC loses nothing', async () => {
+    const peer = await rawServer(cleanup);
+    const requested = request(baseRequest(peer.port), cleanup);
+    const raw = await peer.peer();
+    raw.send(acceptAll(await raw.expect('AssociateRq')));
+    // Three PDUs at once after the accept, before the requestor has looked at P-DATA.
+    for (const n of [1, 2, 3])
+      raw.send({ type: 'PDataTf', pdvs: [{ presentationContextId: 1, command: true, last: true, value: Uint8Array.of(n, n) }] });
+    const association = await requested.association;
+    await wait(150);
+    const received: number[] = [];
+    association.pData.subscribe((pdu) => received.push(pdu.pdvs[0]!.value[0]!));
+    raw.send({ type: 'PDataTf', pdvs: [{ presentationContextId: 1, command: true, last: true, value: Uint8Array.of(4, 4) }] });
+    const deadline = performance.now() + 2_000;
+    while (received.length < 4 && performance.now() < deadline) await wait(10);
+    expect(received).toEqual([1, 2, 3, 4]);
+  });
+
+  it('does not keep a release waiting when nobody reads it', async () => {
+    const peer = await rawServer(cleanup);
+    const requested = request(baseRequest(peer.port), cleanup);
+    const raw = await peer.peer();
+    raw.send(acceptAll(await raw.expect('AssociateRq')));
+    // More than the 1 MiB kept for a first subscriber: reading pauses...
+    const value = new Uint8Array(16_000);
+    for (let i = 0; i < 80; i++) raw.send({ type: 'PDataTf', pdvs: [{ presentationContextId: 1, command: false, last: false, value }] });
+    const association = await requested.association;
+    await wait(200);
+    // ...and a release without a reader reads again, to take the A-RELEASE-RP.
+    const released = lastValueFrom(association.release(), { defaultValue: undefined });
+    await raw.expect('ReleaseRq', 3_000).catch(async () => {
+      // The RQ comes after the P-DATA still in the socket was read: wait for it among what came.
+      throw new Error(`no A-RELEASE-RQ: ${raw.received.map((p) => p.type).join(', ')}`);
+    });
+    raw.send({ type: 'ReleaseRp' });
+    await within(released, 3_000, 'release');
+    expect(await requested.end).toBeUndefined();
+  });
+});
+
 describe('the idle timer in the middle of a message', () => {
   it.each([
     ['between messages', true, 'ReleaseRq'],
