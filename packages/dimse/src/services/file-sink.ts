@@ -445,9 +445,13 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         },
       });
 
-      const opened = (f: WriteFile) => {
+      /** The file is open: written to, or (failed or given up meanwhile) closed and removed, which the answer waits for. */
+      const opened = async (f: WriteFile): Promise<void> => {
         if (failed || abandoned) {
-          cleared = cleared.then(() => f.close().then(() => unlink(temporary))).catch(() => undefined);
+          await f
+            .close()
+            .then(() => unlink(temporary))
+            .catch(() => undefined);
           return;
         }
         file = f;
@@ -464,12 +468,12 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           ready.delete(folder); // removed since, say: the slow way finds out and makes it again
         }
       }
-      if (quickFile) opened(quickFile);
+      if (quickFile) void opened(quickFile);
       else
         cleared = openFile(temporary, folder)
           .then((f) => {
             ready.add(folder);
-            opened(f);
+            return opened(f);
           })
           .catch(fail);
 
