@@ -1,7 +1,7 @@
 import type { Association, NegotiatedContext } from '@dimse-rx/association';
 import type { PDataTf } from '@dimse-rx/pdu';
 import createDebug from 'debug';
-import { defer, lastValueFrom, Observable, of, type Subscription } from 'rxjs';
+import { defer, lastValueFrom, Observable, of, type Subscriber, type Subscription } from 'rxjs';
 import { type Command, encodeCommand } from './command/codec.js';
 import { CommandField, commandName, DATA_SET_PRESENT, isResponse, NO_DATA_SET } from './command/fields.js';
 import { Status } from './command/status.js';
@@ -111,6 +111,9 @@ export class DimseChannel {
   /** Requests of the peer being handled, by their Message ID, so C-CANCEL can reach them. */
   readonly #handling = new Map<number, Subscription>();
   readonly #assembler: MessageAssembler;
+  /** Our requests outstanding (sent or being sent, not ended), and those waiting for a place in the window. */
+  #invoking = 0;
+  readonly #invokeQueue: (() => void)[] = [];
   /** Requests of the peer being performed: from their arrival to the write of their final response. */
   #performing = 0;
   /** Requests of the peer beyond the asynchronous operations window, in their order. */
@@ -185,6 +188,51 @@ export class DimseChannel {
         subscriber.error(this.#ended);
         return undefined;
       }
+      // Within the asynchronous operations window (PS3.7 D.3.3.3, 1 unless negotiated): a
+      // request beyond it waits its turn, in order, and holds its place until it ends.
+      let teardown: (() => void) | undefined;
+      let started = false;
+      let gone = false;
+      const start = () => {
+        if (gone) return;
+        started = true;
+        this.#invoking++;
+        teardown = this.#invoke(subscriber, presentationContextId, command, options);
+      };
+      if (this.#invoking < this.#maxInvoked && this.#invokeQueue.length === 0) start();
+      else this.#invokeQueue.push(start);
+      return () => {
+        gone = true;
+        if (!started) {
+          const i = this.#invokeQueue.indexOf(start);
+          if (i >= 0) this.#invokeQueue.splice(i, 1);
+          return;
+        }
+        teardown?.();
+        this.#invoking--;
+        while (this.#invoking < this.#maxInvoked && this.#invokeQueue.length > 0) this.#invokeQueue.shift()!();
+      };
+    });
+  }
+
+  /** How many of our operations may be outstanding at once: the negotiated window. */
+  get #maxInvoked(): number {
+    const n = this.association.negotiation.asynchronousOperationsWindow.maxOperationsInvoked;
+    return n === 0 ? UNLIMITED_PERFORMED : Math.min(n, UNLIMITED_PERFORMED);
+  }
+
+  /** Sends a request its turn has come for; returns what its unsubscription does. */
+  #invoke(
+    subscriber: Subscriber<DimseMessage>,
+    presentationContextId: number,
+    command: Omit<Command, 'messageId' | 'commandDataSetType'>,
+    options: { dataSet?: DataSource; cancelable?: boolean; onProgress?: (progress: SendProgress) => void },
+  ): () => void {
+    {
+      if (this.#ended) {
+        subscriber.error(this.#ended);
+        return () => undefined;
+      }
       const messageId = this.#allocateMessageId();
       let final = false;
       this.#outstanding.set(messageId, {
@@ -229,7 +277,7 @@ export class DimseChannel {
           this.#send(presentationContextId, cancel, {}).catch(() => undefined);
         }
       };
-    });
+    }
   }
 
   #allocateMessageId(): number {

@@ -4,12 +4,22 @@
  * requests without reading the answers finds them unread in the socket, not piled up in memory.
  */
 import { type Association, type ServeOptions, serve } from '@dimse-rx/association';
-import { CommandField, decodeCommand, dimse, encodeCommand, NO_DATA_SET, Status } from '@dimse-rx/dimse';
+import { CommandField, decodeCommand, dimse, echo, encodeCommand, NO_DATA_SET, Status } from '@dimse-rx/dimse';
 import { encodePdu, type Pdu } from '@dimse-rx/pdu';
-import { finalize, firstValueFrom, of, ReplaySubject, type Subscription, timer } from 'rxjs';
+import { finalize, firstValueFrom, lastValueFrom, of, ReplaySubject, type Subscription, timer } from 'rxjs';
 import { map } from 'rxjs/operators';
 import { afterEach, describe, expect, it } from 'vitest';
-import { associateRq, Cleanup, rawConnect, VERIFICATION, wait } from '../../association/test/support.js';
+import {
+  acceptAll,
+  associateRq,
+  baseRequest,
+  Cleanup,
+  rawConnect,
+  rawServer,
+  request,
+  VERIFICATION,
+  wait,
+} from '../../association/test/support.js';
 
 const cleanup = new Cleanup();
 const subscriptions: Subscription[] = [];
@@ -141,4 +151,64 @@ describe('the asynchronous operations window, performing side', () => {
     expect(responses).toHaveLength(total);
     expect(responses.every((r, i) => r.id === (i % 0xffff) + 1 && r.status === 0)).toBe(true);
   }, 90_000);
+});
+
+describe('the asynchronous operations window, invoking side', () => {
+  /** A C-ECHO-RSP to the C-ECHO-RQ in `pdu`. */
+  const answer = (pdu: Pdu) => {
+    const rq = decodeCommand((pdu as Extract<Pdu, { type: 'PDataTf' }>).pdvs[0]!.value);
+    const rsp = encodeCommand({
+      commandField: CommandField.CEchoRsp,
+      messageIdBeingRespondedTo: rq.messageId!,
+      affectedSopClassUid: VERIFICATION,
+      commandDataSetType: NO_DATA_SET,
+      status: 0,
+    });
+    return { type: 'PDataTf' as const, pdvs: [{ presentationContextId: 1, command: true, last: true, value: rsp }] };
+  };
+
+  it.each([
+    ['none negotiated: one at a time', undefined, 1],
+    ['a window of 2 negotiated: two at a time', 2, 2],
+  ] as const)('%s, the others waiting their turn in order', async (_name, window, atOnce) => {
+    const peer = await rawServer(cleanup);
+    const requested = request(
+      baseRequest(peer.port, window ? { asynchronousOperationsWindow: { maxOperationsInvoked: 3, maxOperationsPerformed: 1 } } : {}),
+      cleanup,
+    );
+    const raw = await peer.peer();
+    const rq = await raw.expect('AssociateRq');
+    const ac = acceptAll(rq);
+    raw.send(
+      window
+        ? {
+            ...ac,
+            userInformation: [
+              ...ac.userInformation,
+              { type: 'AsynchronousOperationsWindow', maxOperationsInvoked: window, maxOperationsPerformed: 1 },
+            ],
+          }
+        : ac,
+    );
+    const association = await requested.association;
+    expect(association.negotiation.asynchronousOperationsWindow.maxOperationsInvoked).toBe(atOnce);
+    // Four C-ECHOs at once.
+    const results = Promise.all([1, 2, 3, 4].map(() => lastValueFrom(echo(association))));
+    const ids: number[] = [];
+    for (let answered = 0; answered < 4; ) {
+      // What the peer gets before it answers: never more than the window.
+      await wait(150);
+      const waiting = raw.received.filter((p) => p.type === 'PDataTf').slice(ids.length);
+      expect(waiting.length).toBe(Math.min(atOnce, 4 - answered));
+      for (const pdu of waiting) {
+        ids.push(decodeCommand((pdu as Extract<Pdu, { type: 'PDataTf' }>).pdvs[0]!.value).messageId!);
+        raw.send(answer(pdu));
+        answered++;
+      }
+    }
+    expect((await results).map((s) => s.code)).toEqual([0, 0, 0, 0]);
+    // Sent in the order asked.
+    expect(ids).toEqual([...ids].sort((a, b) => a - b));
+    expect(new Set(ids).size).toBe(4);
+  });
 });
