@@ -1,7 +1,7 @@
 import type { Association, NegotiatedContext } from '@dimse-rx/association';
 import type { PDataTf } from '@dimse-rx/pdu';
 import createDebug from 'debug';
-import { defer, lastValueFrom, Observable, of, type Subscriber, type Subscription } from 'rxjs';
+import { defer, lastValueFrom, Observable, of, type Subscriber, Subscription, throwError } from 'rxjs';
 import { type Command, encodeCommand } from './command/codec.js';
 import { CommandField, commandName, DATA_SET_PRESENT, isResponse, NO_DATA_SET } from './command/fields.js';
 import { Status } from './command/status.js';
@@ -45,9 +45,12 @@ export interface IncomingRequest {
 
 /**
  * Handles one kind of request: returns the responses to send, pending ones first, the final
- * one last. Unsubscribed when the peer cancels (C-CANCEL) or the association ends.
+ * one last. An Observable is unsubscribed when the peer cancels (C-CANCEL) or the association
+ * ends. An async iterable is pulled: its next response is taken only once the one before has
+ * been written to the socket, so a handler with a million pending responses holds a few at a
+ * time; a cancel or the association's end calls its `return()` (a generator's `finally` runs).
  */
-export type RequestHandler = (request: IncomingRequest) => Observable<ResponseSpec>;
+export type RequestHandler = (request: IncomingRequest) => Observable<ResponseSpec> | AsyncIterable<ResponseSpec>;
 
 /** What stops a data set being sent between chunks (an AbortSignal will do). */
 export interface Cancellation {
@@ -530,11 +533,21 @@ export class DimseChannel {
       this.#answerOnceRead(message, status, errorComment, performed);
       return;
     }
+    let produced: Observable<ResponseSpec> | AsyncIterable<ResponseSpec>;
+    try {
+      produced = handler({ message, association: this.association, presentationContext: context });
+    } catch (error) {
+      // A handler that throws at once fails like one whose Observable errors.
+      produced = throwError(() => error);
+    }
+    if (typeof (produced as Observable<ResponseSpec>).subscribe !== 'function' && Symbol.asyncIterator in produced) {
+      this.#pull(message, produced, messageId, performed);
+      return;
+    }
     const abort = { aborted: false };
     let finalSent = false;
     let responses = Promise.resolve();
-    // defer(): a handler that throws at once fails like one whose Observable errors.
-    const subscription = defer(() => handler({ message, association: this.association, presentationContext: context })).subscribe({
+    const subscription = defer(() => produced as Observable<ResponseSpec>).subscribe({
       next: (response) => {
         const final = !isPending(response.status);
         if (final) finalSent = true;
@@ -573,6 +586,48 @@ export class DimseChannel {
         }
       });
     }
+  }
+
+  /** Performs a request whose handler gives an async iterable: each response taken once the one before is written. */
+  #pull(message: DimseMessage, responses: AsyncIterable<ResponseSpec>, messageId: number, performed: () => void): void {
+    const { command } = message;
+    const iterator = responses[Symbol.asyncIterator]();
+    const abort = { aborted: false };
+    let cancelled = false;
+    let finalSent = false;
+    const handling = new Subscription(() => {
+      // A C-CANCEL, or the association's end: no more is taken; the iterable is told to stop.
+      cancelled = true;
+      abort.aborted = this.#ended !== undefined;
+      void Promise.resolve(iterator.return?.()).catch(() => undefined);
+    });
+    this.#handling.set(messageId, handling);
+    const respond = (response: ResponseSpec) => this.respond(message, response, abort);
+    void (async () => {
+      try {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done || cancelled || this.#ended) break;
+          await respond(next.value);
+          if (!isPending(next.value.status)) {
+            finalSent = true;
+            break;
+          }
+        }
+        // Ended without its final response: Cancel after a C-CANCEL, Success otherwise.
+        if (!finalSent && !this.#ended) await respond({ status: cancelled ? Status.Cancel : Status.Success });
+      } catch (error) {
+        if (log.enabled) log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), (error as Error).message);
+        if (!finalSent && !this.#ended) {
+          const status = command.commandField === CommandField.CStoreRq ? Status.RefusedOutOfResources : Status.ProcessingFailure;
+          await respond({ status, fields: { errorComment: String((error as Error).message).slice(0, 64) } }).catch(() => undefined);
+        }
+      } finally {
+        this.#handling.delete(messageId);
+        if (finalSent && !cancelled) void Promise.resolve(iterator.return?.()).catch(() => undefined);
+        performed();
+      }
+    })();
   }
 
   /** Answers a request that is not handled with `status`, once its data set is read to its end, so the next message can follow. */

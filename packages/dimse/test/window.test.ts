@@ -212,3 +212,74 @@ describe('the asynchronous operations window, invoking side', () => {
     expect(new Set(ids).size).toBe(4);
   });
 });
+
+describe('a handler that gives its responses as an async iterable', () => {
+  /** A server whose C-ECHO handler is `handler` (pending responses are the channel's business, not C-ECHO's). */
+  async function server(handler: () => AsyncIterable<{ status: number }>) {
+    const port = new ReplaySubject<number>(1);
+    subscriptions.push(
+      serve({ abstractSyntaxes: { [VERIFICATION]: ['1.2.840.10008.1.2'] }, onListening: (l) => port.next(l.port) }).subscribe(
+        (association) => {
+          dimse(association).handle(CommandField.CEchoRq, handler);
+        },
+      ),
+    );
+    return firstValueFrom(port);
+  }
+
+  it('is pulled as its responses are written: a peer that does not read holds it, and gets every response once it reads', async () => {
+    // More than the sockets' buffers on 127.0.0.1 hold (about 70,000 of these responses).
+    const total = 250_000;
+    let pulled = 0;
+    const port = await server(async function* () {
+      for (let i = 0; i < total; i++) {
+        pulled++;
+        yield { status: Status.Pending };
+      }
+      yield { status: Status.Success };
+    });
+    const raw = await rawConnect(port, cleanup);
+    raw.send(associateRq());
+    await raw.expect('AssociateAc');
+    raw.socket.pause();
+    raw.sendBytes(echoRq(7));
+    // Taken only as fast as the socket takes them: what the kernel's buffers hold, no more.
+    const whileUnread = await settled(() => pulled);
+    expect(whileUnread).toBeGreaterThan(0);
+    expect(whileUnread).toBeLessThan(total / 2);
+    raw.socket.resume();
+    await settled(() => raw.received.length, 400, 60_000);
+    const responses = echoResponses(raw.received);
+    expect(responses).toHaveLength(total + 1);
+    expect(responses.slice(0, total).every((r) => r.id === 7 && r.status === Status.Pending)).toBe(true);
+    expect(responses.at(-1)).toEqual({ id: 7, status: Status.Success });
+  }, 90_000);
+
+  it('is stopped by a C-CANCEL (its finally runs) and answered Cancel', async () => {
+    let stopped = false;
+    const port = await server(async function* () {
+      try {
+        for (;;) {
+          await wait(5);
+          yield { status: Status.Pending };
+        }
+      } finally {
+        stopped = true;
+      }
+    });
+    const raw = await rawConnect(port, cleanup);
+    raw.send(associateRq());
+    await raw.expect('AssociateAc');
+    raw.sendBytes(echoRq(9));
+    await wait(100);
+    const cancel = encodeCommand({ commandField: CommandField.CCancelRq, messageIdBeingRespondedTo: 9, commandDataSetType: NO_DATA_SET });
+    raw.send({ type: 'PDataTf', pdvs: [{ presentationContextId: 1, command: true, last: true, value: cancel }] });
+    const deadline = performance.now() + 3_000;
+    while (!echoResponses(raw.received).some((r) => r.status === Status.Cancel) && performance.now() < deadline) await wait(10);
+    const responses = echoResponses(raw.received);
+    expect(responses.at(-1)).toEqual({ id: 9, status: Status.Cancel });
+    expect(responses.slice(0, -1).every((r) => r.status === Status.Pending)).toBe(true);
+    expect(responses.length).toBeGreaterThan(3);
+    expect(stopped).toBe(true);
+  });
+});
