@@ -83,8 +83,17 @@ const NO_HANDLER_STATUS: Readonly<Record<number, number>> = {
   [CommandField.CStoreRq]: Status.SopClassNotSupported,
 };
 
-/** Operations performed at once when the peer negotiated no limit (a window of 0, PS3.7 D.3.3.3). */
-const UNLIMITED_PERFORMED = 128;
+/** Operations at once, either way, when the window says no limit (0, PS3.7 D.3.3.3). */
+const UNLIMITED_WINDOW = 128;
+
+/** A side of the negotiated asynchronous operations window as a count: 0 (no limit) capped. */
+const windowLimit = (n: number) => (n === 0 ? UNLIMITED_WINDOW : Math.min(n, UNLIMITED_WINDOW));
+
+/** What a request whose handler failed is answered: out of resources for C-STORE, processing failure otherwise. */
+const failureResponse = (commandField: number | undefined, error: unknown): ResponseSpec => ({
+  status: commandField === CommandField.CStoreRq ? Status.RefusedOutOfResources : Status.ProcessingFailure,
+  fields: { errorComment: String((error as Error)?.message ?? error).slice(0, 64) },
+});
 /**
  * Requests beyond the window kept read before the socket is held: a peer that sends one more
  * (a C-FIND while its C-GET runs) is not stalled, one that floods stays unread in the socket.
@@ -220,8 +229,7 @@ export class DimseChannel {
 
   /** How many of our operations may be outstanding at once: the negotiated window. */
   get #maxInvoked(): number {
-    const n = this.association.negotiation.asynchronousOperationsWindow.maxOperationsInvoked;
-    return n === 0 ? UNLIMITED_PERFORMED : Math.min(n, UNLIMITED_PERFORMED);
+    return windowLimit(this.association.negotiation.asynchronousOperationsWindow.maxOperationsInvoked);
   }
 
   /** Sends a request its turn has come for; returns what its unsubscription does. */
@@ -231,56 +239,54 @@ export class DimseChannel {
     command: Omit<Command, 'messageId' | 'commandDataSetType'>,
     options: { dataSet?: DataSource; cancelable?: boolean; onProgress?: (progress: SendProgress) => void },
   ): () => void {
-    {
-      if (this.#ended) {
-        subscriber.error(this.#ended);
-        return () => undefined;
-      }
-      const messageId = this.#allocateMessageId();
-      let final = false;
-      this.#outstanding.set(messageId, {
-        deliver: (message) => {
-          final = !isPending(message.command.status);
-          if (final) this.#outstanding.delete(messageId);
-          subscriber.next(message);
-          if (final) subscriber.complete();
-        },
-        fail: (error) => subscriber.error(error),
-      });
-      const full: Command = {
-        ...command,
-        messageId,
-        commandDataSetType: options.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
-      } as Command;
-      // A plain flag, not an AbortController: aborting one builds a DOMException, per request.
-      const abort = { aborted: false };
-      let written = false;
-      this.#send(presentationContextId, full, {
-        dataSet: options.dataSet,
-        signal: abort,
-        onProgress: options.onProgress,
-        onCommandWritten: () => (written = true),
-      }).catch((error: Error) => {
-        this.#outstanding.delete(messageId);
-        subscriber.error(error);
-      });
-      return () => {
-        abort.aborted = true;
-        if (final || !this.#outstanding.has(messageId)) return;
-        this.#outstanding.delete(messageId);
-        // Only a request the peer has seen can still be answered: one never sent is just forgotten.
-        if (!written) return;
-        if (!this.#ended) this.#abandoned.add(messageId);
-        if (options.cancelable && !this.#ended) {
-          const cancel: Command = {
-            commandField: CommandField.CCancelRq,
-            messageIdBeingRespondedTo: messageId,
-            commandDataSetType: NO_DATA_SET,
-          };
-          this.#send(presentationContextId, cancel, {}).catch(() => undefined);
-        }
-      };
+    if (this.#ended) {
+      subscriber.error(this.#ended);
+      return () => undefined;
     }
+    const messageId = this.#allocateMessageId();
+    let final = false;
+    this.#outstanding.set(messageId, {
+      deliver: (message) => {
+        final = !isPending(message.command.status);
+        if (final) this.#outstanding.delete(messageId);
+        subscriber.next(message);
+        if (final) subscriber.complete();
+      },
+      fail: (error) => subscriber.error(error),
+    });
+    const full: Command = {
+      ...command,
+      messageId,
+      commandDataSetType: options.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
+    } as Command;
+    // A plain flag, not an AbortController: aborting one builds a DOMException, per request.
+    const abort = { aborted: false };
+    let written = false;
+    this.#send(presentationContextId, full, {
+      dataSet: options.dataSet,
+      signal: abort,
+      onProgress: options.onProgress,
+      onCommandWritten: () => (written = true),
+    }).catch((error: Error) => {
+      this.#outstanding.delete(messageId);
+      subscriber.error(error);
+    });
+    return () => {
+      abort.aborted = true;
+      if (final || !this.#outstanding.has(messageId)) return;
+      this.#outstanding.delete(messageId);
+      // Only a request the peer has seen can still be answered: one never sent is just forgotten.
+      if (!written) return;
+      if (!this.#ended) this.#abandoned.add(messageId);
+      if (options.cancelable && !this.#ended) {
+        const cancel: Command = {
+          commandField: CommandField.CCancelRq,
+          messageIdBeingRespondedTo: messageId,
+          commandDataSetType: NO_DATA_SET,
+        };
+        this.#send(presentationContextId, cancel, {}).catch(() => undefined);
+      }
+    };
   }
 
   #allocateMessageId(): number {
@@ -464,8 +470,7 @@ export class DimseChannel {
 
   /** How many of the peer's operations are performed at once: the negotiated window (PS3.7 D.3.3.3). */
   get #maxPerformed(): number {
-    const n = this.association.negotiation.asynchronousOperationsWindow.maxOperationsPerformed;
-    return n === 0 ? UNLIMITED_PERFORMED : Math.min(n, UNLIMITED_PERFORMED);
+    return windowLimit(this.association.negotiation.asynchronousOperationsWindow.maxOperationsPerformed);
   }
 
   /** Performs a request of the peer, counted in the window until its final response is written. */
@@ -557,10 +562,7 @@ export class DimseChannel {
       error: (error: Error) => {
         if (log.enabled) log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), error.message);
         finalSent = true;
-        const status = command.commandField === CommandField.CStoreRq ? Status.RefusedOutOfResources : Status.ProcessingFailure;
-        responses = responses
-          .then(() => this.respond(message, { status, fields: { errorComment: error.message.slice(0, 64) } }))
-          .catch(() => undefined);
+        responses = responses.then(() => this.respond(message, failureResponse(command.commandField, error))).catch(() => undefined);
         void responses.then(performed);
         this.#handling.delete(messageId);
       },
@@ -618,10 +620,7 @@ export class DimseChannel {
         if (!finalSent && !this.#ended) await respond({ status: cancelled ? Status.Cancel : Status.Success });
       } catch (error) {
         if (log.enabled) log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), (error as Error).message);
-        if (!finalSent && !this.#ended) {
-          const status = command.commandField === CommandField.CStoreRq ? Status.RefusedOutOfResources : Status.ProcessingFailure;
-          await respond({ status, fields: { errorComment: String((error as Error).message).slice(0, 64) } }).catch(() => undefined);
-        }
+        if (!finalSent && !this.#ended) await respond(failureResponse(command.commandField, error)).catch(() => undefined);
       } finally {
         this.#handling.delete(messageId);
         if (finalSent && !cancelled) void Promise.resolve(iterator.return?.()).catch(() => undefined);
