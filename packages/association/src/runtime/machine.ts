@@ -126,6 +126,8 @@ export class UlMachine {
   readonly #primitives = new Subject<UlEvent>();
   readonly #wire = new Subject<UlEvent>();
   readonly #artim = new Subject<boolean>();
+  /** Whether the idle timer runs (a timeout set): only then is P-DATA activity noted. */
+  readonly #idleTimer: boolean;
   /** When a P-DATA-TF was last sent or received (the idle timer's start), scheduler time. */
   #lastActivity = 0;
   /** Whether the last PDV received, and the last sent, left a message unfinished (not its last fragment). */
@@ -150,6 +152,7 @@ export class UlMachine {
     this.#options = options;
     this.#state = new BehaviorSubject(initialUlState(options.role));
     const { artim, acse, idle } = options.timeouts;
+    this.#idleTimer = idle > 0;
 
     const artimExpiry = this.#artim.pipe(
       distinctUntilChanged(),
@@ -329,11 +332,12 @@ export class UlMachine {
         break;
       }
     }
-    if (result.event?.type === 'Evt10') {
+    // What the idle timer needs, kept only when there is one (every P-DATA passes here).
+    if (this.#idleTimer && (result.event?.type === 'Evt10' || result.event?.type === 'Evt9')) {
+      this.#lastActivity = asyncScheduler.now();
       const pdvs = result.event.pdu.pdvs;
-      if (pdvs.length > 0) this.#midMessage.received = !pdvs[pdvs.length - 1]!.last;
+      if (pdvs.length > 0) this.#midMessage[result.event.type === 'Evt10' ? 'received' : 'sent'] = !pdvs[pdvs.length - 1]!.last;
     }
-    if (result.event?.type === 'Evt10' || result.event?.type === 'Evt9') this.#lastActivity = asyncScheduler.now();
     // Sta13: the association no longer exists, only the transport is left to close.
     if (result.state.name === 'Sta13') this.#finish();
     if (result.state.name === 'Sta1' && from !== 'Sta1') this.#end();
@@ -346,8 +350,6 @@ export class UlMachine {
         break;
       case 'Send': {
         if (log.pdu.enabled) log.pdu('%s: sent %s', this.#options.label, summarize(effect.pdu));
-        if (effect.pdu.type === 'PDataTf' && effect.pdu.pdvs.length > 0)
-          this.#midMessage.sent = !effect.pdu.pdvs[effect.pdu.pdvs.length - 1]!.last;
         const onWritten = this.#onWritten.get(effect.pdu);
         if (onWritten) this.#onWritten.delete(effect.pdu);
         if (this.#transport) this.#transport.write(encodePduParts(effect.pdu), onWritten);
