@@ -25,12 +25,13 @@ export class Association {
    * may send before the DIMSE layer is set up); past 1 MiB of it, reading pauses until then.
    */
   readonly pData: Observable<PDataTf>;
-  /** P-DATA received while nobody read `pData`, for its first subscriber; undefined once taken. */
-  #early: PDataTf[] | undefined = [];
+  /**
+   * P-DATA received while nobody read `pData`, kept for its first subscriber; 'live' once one
+   * came; 'dropped' after a release without one (what still comes is nobody's).
+   */
+  #early: PDataTf[] | 'live' | 'dropped' = [];
   #earlyBytes = 0;
   #earlyHold: (() => void) | undefined;
-  /** Released or aborted before anybody read `pData`: what still comes is nobody's. */
-  #dropEarly = false;
   readonly #live = new Subject<PDataTf>();
   /** Emits once when the association is over: undefined after a release, else the error that ended it. */
   readonly finished: Observable<Error | undefined>;
@@ -45,11 +46,11 @@ export class Association {
       )
       .subscribe({
         next: (pdu) => {
-          if (!this.#early) {
+          if (this.#early === 'live') {
             this.#live.next(pdu);
             return;
           }
-          if (this.#dropEarly) return;
+          if (this.#early === 'dropped') return;
           this.#early.push(pdu);
           for (const pdv of pdu.pdvs) this.#earlyBytes += pdv.value.length;
           if (this.#earlyBytes > EARLY_LIMIT) this.#earlyHold ??= machine.hold();
@@ -59,8 +60,8 @@ export class Association {
       });
     this.pData = new Observable<PDataTf>((subscriber) => {
       const early = this.#early;
-      this.#early = undefined;
-      if (early) for (const pdu of early) subscriber.next(pdu);
+      this.#early = 'live';
+      if (Array.isArray(early)) for (const pdu of early) subscriber.next(pdu);
       const live = this.#live.subscribe(subscriber);
       this.#releaseEarly();
       return live;
@@ -172,9 +173,8 @@ export class Association {
   release(): Observable<void> {
     return defer(() => {
       // Whoever releases without reading P-DATA needs the peer's A-RELEASE-RP read.
-      if (this.#early) {
-        this.#early = [];
-        this.#dropEarly = true;
+      if (Array.isArray(this.#early)) {
+        this.#early = 'dropped';
         this.#releaseEarly();
       }
       if (this.#machine.allows('Evt11')) this.#machine.primitive({ type: 'Evt11' });
