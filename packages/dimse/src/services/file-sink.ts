@@ -86,14 +86,6 @@ function judge(head: DataSetHead, info: StoreRequestInfo): Exclude<StoreAnswer, 
   return undefined;
 }
 
-const fsyncPath = (path: string, flags: string) =>
-  new Promise<void>((resolve, reject) =>
-    open(path, flags, (error, fd) => {
-      if (error) return reject(error);
-      fsync(fd, (syncError) => close(fd, () => (syncError ? reject(syncError) : resolve())));
-    }),
-  );
-
 /** Folder descriptors kept open for their fsyncs: one open per folder, not one per file. */
 const FOLDERS_KEPT_OPEN = 8;
 const folderDescriptors = new Map<string, Promise<number>>();
@@ -138,7 +130,7 @@ async function syncNewFolders(first: string, last: string): Promise<void> {
     chain.unshift(folder);
     if (folder === resolve(first) || dirname(folder) === folder) break;
   }
-  for (const folder of chain) await fsyncPath(dirname(folder), 'r');
+  for (const folder of chain) await fsyncFolder(dirname(folder));
 }
 
 /** UIDs are digits and dots; anything else is kept out of file names. */
@@ -157,22 +149,30 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
   const durable = options.fsync ?? true;
   const validate = options.validate ?? true;
   void removeStaleTemporaries(options.directory);
-  /** Folders made (and made durable) already: one mkdir per folder, not one per file. */
-  const folders = new Map<string, Promise<void>>();
+  /**
+   * Folders made (and made durable) already: one mkdir per folder, not one per file; `made` once
+   * it is there, so that a file in it can be opened at once while that is quick.
+   */
+  const folders = new Map<string, { readonly ready: Promise<void>; made: boolean }>();
   const prepareFolder = (folder: string): Promise<void> => {
-    let ready = folders.get(folder);
-    if (!ready) {
-      ready = mkdir(folder, { recursive: true }).then((created) =>
-        durable && created !== undefined ? syncNewFolders(created, folder) : undefined,
+    let known = folders.get(folder);
+    if (!known) {
+      const entry: { ready: Promise<void>; made: boolean } = {
+        ready: mkdir(folder, { recursive: true }).then((created) =>
+          durable && created !== undefined ? syncNewFolders(created, folder) : undefined,
+        ),
+        made: false,
+      };
+      entry.ready.then(
+        () => (entry.made = true),
+        // A folder that could not be made is tried again by the next file.
+        () => folders.get(folder) === entry && folders.delete(folder),
       );
-      // A folder that could not be made is tried again by the next file.
-      ready.catch(() => folders.delete(folder));
-      folders.set(folder, ready);
+      folders.set(folder, entry);
+      known = entry;
     }
-    return ready;
+    return known.ready;
   };
-  /** Folders known to be there: a file in one is opened at once while that is quick. */
-  const ready = new Set<string>();
   const openFile = async (path: string, folder: string): Promise<WriteFile> => {
     await prepareFolder(folder);
     try {
@@ -181,7 +181,6 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       // The folder was removed since it was made: made again, not failed until a restart.
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
       folders.delete(folder);
-      ready.delete(folder);
       await prepareFolder(folder);
       return WriteFile.open(path);
     }
@@ -458,24 +457,18 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         flush();
       };
       let quickFile: WriteFile | undefined;
-      if (ready.has(folder) && quickWrites.allowed()) {
+      if (folders.get(folder)?.made && quickWrites.allowed()) {
         // The folder is there: the file is opened now, and written from the first bytes on.
         const started = performance.now();
         try {
           quickFile = WriteFile.openSync(temporary);
           quickWrites.took(performance.now() - started);
         } catch {
-          ready.delete(folder); // removed since, say: the slow way finds out and makes it again
+          folders.delete(folder); // removed since, say: the slow way finds out and makes it again
         }
       }
       if (quickFile) void opened(quickFile);
-      else
-        cleared = openFile(temporary, folder)
-          .then((f) => {
-            ready.add(folder);
-            return opened(f);
-          })
-          .catch(fail);
+      else cleared = openFile(temporary, folder).then(opened).catch(fail);
 
       return () => {
         abandoned = true;
