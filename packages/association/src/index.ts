@@ -22,6 +22,7 @@ export {
   type AcceptorPolicy,
   type AssociateOptions,
   type CommonOptions,
+  checkMaxPduLength,
   DEFAULT_MAX_PDU_LENGTH,
   IMPLEMENTATION_CLASS_UID,
   IMPLEMENTATION_VERSION_NAME,

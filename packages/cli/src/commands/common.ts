@@ -4,6 +4,7 @@ import {
   AssociationRejectedError,
   AssociationTimeoutError,
   ConnectionError,
+  checkMaxPduLength,
   type Timeouts,
 } from '@dimse-rx/association';
 import createDebug from 'debug';
@@ -51,10 +52,14 @@ export function commonSettings(options: Parsed['options']): CommonSettings {
   };
 }
 
-/** --max-pdu: 0 (no limit) or 8 (the least that carries a message) to 2^32-1. */
+/** --max-pdu: what the library takes as a maximum length (0, or 8 to 2^32-1), as a usage error otherwise. */
 function maxPduOption(options: Parsed['options']): number {
   const n = intOption(options, 'max-pdu', 16384, 0, 0xffffffff);
-  if (n > 0 && n < 8) throw new UsageError(`--max-pdu must be 0 (no limit) or from 8 to 4294967295, got ${n}`);
+  try {
+    checkMaxPduLength(n);
+  } catch {
+    throw new UsageError(`--max-pdu must be 0 (no limit) or from 8 to 4294967295, got ${n}`);
+  }
   return n;
 }
 
