@@ -8,30 +8,16 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Association } from '@dimse-rx/association';
-import {
-  encodeDataset,
-  encodeFileMetaInformation,
-  generateSampleStudy,
-  type NaturalizedDataset,
-  readDicomFileHeaderSync,
-  Status,
-  type StorageHandler,
-  scp,
-  TransferSyntax,
-} from '@dimse-rx/dimse';
-import type { Subscription } from 'rxjs';
+import { generateSampleStudy, readDicomFileHeaderSync, Status, type StorageHandler } from '@dimse-rx/dimse';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { answering, startScp as startLibraryScp, writeStudy as writeStudyFiles } from '../packages/cli/test/support.js';
 
 const DIST = fileURLToPath(new URL('../examples/dist/', import.meta.url));
-const CT = '1.2.840.10008.5.1.4.1.1.2';
 const SECONDARY_CAPTURE = '1.2.840.10008.5.1.4.1.1.7';
-const VERIFICATION = '1.2.840.10008.1.1';
-const EXPLICIT = TransferSyntax.ExplicitVrLittleEndian;
 
 let work: string;
 const children: ChildProcess[] = [];
-const servers: Subscription[] = [];
+const servers: { stop: () => void }[] = [];
 
 beforeAll(() => {
   expect(existsSync(join(DIST, 'health-check.js')), `${DIST} is missing: run npm run build`).toBe(true);
@@ -39,7 +25,7 @@ beforeAll(() => {
 
 afterEach(async () => {
   for (const child of children.splice(0)) child.kill('SIGKILL');
-  for (const server of servers.splice(0)) server.unsubscribe();
+  for (const server of servers.splice(0)) server.stop();
   if (work) await rm(work, { recursive: true, force: true });
 });
 
@@ -82,41 +68,17 @@ function run(example: string, args: string[]) {
   };
 }
 
-/** A library SCP in this process (on `port`, or a free one), counting what it answers. */
-async function startScp(
-  store: StorageHandler,
-  port = 0,
-  onAssociation?: (a: Association) => void,
-): Promise<{ port: number; server: Subscription }> {
-  let server!: Subscription;
-  const listening = await new Promise<number>((resolve, reject) => {
-    server = scp({
-      port,
-      abstractSyntaxes: { [CT]: [EXPLICIT], [VERIFICATION]: [TransferSyntax.ImplicitVrLittleEndian] },
-      store,
-      onListening: (l) => resolve(l.port),
-    }).subscribe({ next: (a) => onAssociation?.(a), error: reject });
-  });
+/** A library SCP in this process (CT and Verification), stopped when the test ends. */
+async function startScp(store: StorageHandler, options: Parameters<typeof startLibraryScp>[1] = {}) {
+  const server = await startLibraryScp(store, options);
   servers.push(server);
-  return { port: listening, server };
+  return server;
 }
 
-/** Part 10 files of a generated study in `folder`, under `sopClass` (CT unless told). */
-async function writeStudy(folder: string, images: number, seed: number, sopClass = CT): Promise<string[]> {
+/** Part 10 files of a generated study in a new `folder`, CT unless told: their paths. */
+async function writeStudy(folder: string, images: number, seed: number, sopClass?: string): Promise<string[]> {
   await mkdir(folder, { recursive: true });
-  const paths: string[] = [];
-  for (const [i, dataset] of generateSampleStudy({ images, rows: 16, columns: 16, seed }).entries()) {
-    const ds: NaturalizedDataset = { ...dataset, SOPClassUID: sopClass };
-    const meta = encodeFileMetaInformation({
-      mediaStorageSopClassUid: sopClass,
-      mediaStorageSopInstanceUid: String(ds.SOPInstanceUID),
-      transferSyntaxUid: EXPLICIT,
-    });
-    const path = join(folder, `image-${seed}-${i}.dcm`);
-    await writeFile(path, Buffer.concat([meta, encodeDataset(ds, EXPLICIT)]));
-    paths.push(path);
-  }
-  return paths;
+  return (await writeStudyFiles(folder, images, seed, `image-${seed}`, sopClass)).map((f) => f.path);
 }
 
 /** Reads a data set to its end, then answers `status`. */
@@ -132,16 +94,16 @@ const readThen = (data: Parameters<StorageHandler>[1], status: number, then?: ()
   );
 
 /** A handler that reads each data set to its end and answers success. */
-const reading: StorageHandler = (_info, data) => readThen(data, Status.Success);
+const reading = answering(() => Status.Success);
 
 describe('examples/health-check', () => {
   it('says UP, then DOWN with the reason in words while the peer is gone, then UP (back up) once it returns', async () => {
     const first = await startScp(reading);
     const check = run('health-check', ['127.0.0.1', String(first.port), '--every', '0.3']);
     expect((await check.line(/^UP (\d+) ms, status 0x0000$/))[1]).toBeDefined();
-    first.server.unsubscribe();
+    first.stop();
     expect((await check.line(/^DOWN (.*) \(went down\)$/))[1]).toMatch(/^cannot connect \(ECONNREFUSED\)$/);
-    await startScp(reading, first.port);
+    await startScp(reading, { port: first.port });
     await check.line(/^UP \d+ ms, status 0x0000 \(back up\)$/);
     // Every line is one of the three forms, and the order was up, down, up.
     expect(
@@ -174,8 +136,7 @@ describe('examples/send-folder', () => {
       if (n === 5) return readThen(data, Status.Success, () => info.association.abort()).then(() => new Promise<number>(() => undefined));
       return readThen(data, Status.Success, () => stored.add(info.sopInstanceUid));
     };
-    const associations: Association[] = [];
-    const { port } = await startScp(store, 0, (a) => associations.push(a));
+    const { port, associations } = await startScp(store);
     const send = run('send-folder', ['127.0.0.1', String(port), folder, '--associations', '3']);
     expect(await send.exit).toBe(0);
     const summary = (await send.line(/^summary: (\d+) of (\d+) files stored, (\d+) failed, (\d+) skipped, .* (\d+) resumed$/))

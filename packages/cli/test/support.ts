@@ -2,7 +2,15 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Association } from '@dimse-rx/association';
-import { encodeDataset, encodeFileMetaInformation, generateSampleStudy, type StorageHandler, scp, TransferSyntax } from '@dimse-rx/dimse';
+import {
+  encodeDataset,
+  encodeFileMetaInformation,
+  generateSampleStudy,
+  type NaturalizedDataset,
+  type StorageHandler,
+  scp,
+  TransferSyntax,
+} from '@dimse-rx/dimse';
 import type { Subscription } from 'rxjs';
 import { main } from '../src/main.js';
 
@@ -31,14 +39,15 @@ export interface StudyFile {
   readonly dataSet: Buffer;
 }
 
-/** Part 10 files of a generated CT study in `folder` (image-0.dcm...), with their data set bytes. */
-export async function writeStudy(folder: string, images: number, seed: number, prefix = 'image'): Promise<StudyFile[]> {
+/** Part 10 files of a generated study in `folder` (image-0.dcm...), CT unless told, with their data set bytes. */
+export async function writeStudy(folder: string, images: number, seed: number, prefix = 'image', sopClass = CT): Promise<StudyFile[]> {
   const files: StudyFile[] = [];
-  for (const [i, dataset] of generateSampleStudy({ images, rows: 32, columns: 32, seed }).entries()) {
+  for (const [i, generated] of generateSampleStudy({ images, rows: 32, columns: 32, seed }).entries()) {
+    const dataset: NaturalizedDataset = { ...generated, SOPClassUID: sopClass };
     const uid = String(dataset.SOPInstanceUID);
     const dataSet = encodeDataset(dataset, TransferSyntax.ExplicitVrLittleEndian);
     const meta = encodeFileMetaInformation({
-      mediaStorageSopClassUid: CT,
+      mediaStorageSopClassUid: sopClass,
       mediaStorageSopInstanceUid: uid,
       transferSyntaxUid: TransferSyntax.ExplicitVrLittleEndian,
     });
