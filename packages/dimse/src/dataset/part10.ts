@@ -204,9 +204,8 @@ export async function openPart10File(
   try {
     const { size } = await handle.stat();
     const wanted = Math.max(firstRead, FIRST_READ);
-    // From the allocator whatever the file's size (a pool recycles its buffers: a file smaller
-    // than the first read must not get a fresh one each time), used up to the file's size.
-    let buffer = allocate(wanted).subarray(0, Math.min(size, wanted));
+    // A buffer of the size asked for (the allocator may recycle them), used up to the file's size.
+    let buffer = (size >= wanted ? allocate(wanted) : Buffer.allocUnsafe(size)).subarray(0, Math.min(size, wanted));
     let filled = 0;
     for (;;) {
       while (filled < buffer.length) {
