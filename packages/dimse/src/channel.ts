@@ -3,13 +3,18 @@ import type { PDataTf } from '@dimse-rx/pdu';
 import createDebug from 'debug';
 import { defer, lastValueFrom, Observable, of, type Subscriber, Subscription, throwError } from 'rxjs';
 import { type Command, encodeCommand } from './command/codec.js';
-import { CommandField, commandName, DATA_SET_PRESENT, isResponse, NO_DATA_SET } from './command/fields.js';
-import { Status } from './command/status.js';
+import { CommandField, DATA_SET_PRESENT, isResponse, NO_DATA_SET } from './command/fields.js';
+import { Status, statusKind } from './command/status.js';
+import { commandName, commandSpec, sopClassOf } from './command/table.js';
 import { MessageAssembler } from './message/assemble.js';
 import { Fragmenter } from './message/fragment.js';
 import type { DimseMessage } from './message/message.js';
+import { initialOperationState, isTerminal, type OperationEvent, type OperationState, operationReducer } from './operation/reducer.js';
 
 const log = createDebug('dimse-rx:dimse');
+
+/** The Verification SOP class, PS3.4 A. */
+export const VERIFICATION_SOP_CLASS = '1.2.840.10008.1.1';
 
 /** Bytes of a data set to send: all at once, or chunks read as the sending goes (bounded memory). */
 export type DataSource = Uint8Array | AsyncIterable<Uint8Array>;
@@ -41,6 +46,16 @@ export interface IncomingRequest {
   readonly message: DimseMessage;
   readonly association: Association;
   readonly presentationContext: NegotiatedContext & { readonly transferSyntax: string };
+  /** The SOP class the request names (its Affected or Requested SOP Class UID, as the command table says). */
+  readonly sopClassUid: string | undefined;
+  /** True once the peer cancelled the request (C-CANCEL-RQ). */
+  readonly cancelled: boolean;
+  /**
+   * What to answer when the peer cancels: the handler's own final response (0xFE00 with its
+   * sub-operation counts). Without it a cancel is answered 0xFE00 alone. The handler is
+   * unsubscribed (or its iterator returned) either way.
+   */
+  onCancel(final: () => ResponseSpec): void;
 }
 
 /**
@@ -49,8 +64,63 @@ export interface IncomingRequest {
  * ends. An async iterable is pulled: its next response is taken only once the one before has
  * been written to the socket, so a handler with a million pending responses holds a few at a
  * time; a cancel or the association's end calls its `return()` (a generator's `finally` runs).
+ * One that ends without a final response is answered Success.
  */
 export type RequestHandler = (request: IncomingRequest) => Observable<ResponseSpec> | AsyncIterable<ResponseSpec>;
+
+/** Which SOP classes a registration serves: one, every one of a list, or any ('*'). */
+export type SopClassSelector = string | readonly string[] | '*';
+
+/** Options of a registration. */
+export interface HandleOptions {
+  /**
+   * Longest time from a request's start to its final response, in milliseconds: past it the
+   * handler is stopped and the request answered with the command's failure status.
+   */
+  readonly timeLimit?: number;
+}
+
+/** A handler's registration: `remove()` takes it out (requests already being performed go on). */
+export interface Registration {
+  remove(): void;
+}
+
+/** How a request being performed is stopped: a cancel (with the handler's own final, if any) or its time limit. */
+interface Performance {
+  readonly cancelled: () => void;
+  readonly cancelResponse: () => ResponseSpec;
+  timedOut?: Error;
+}
+
+interface Registered {
+  readonly sopClasses: ReadonlySet<string> | '*';
+  readonly handler: RequestHandler;
+  readonly options: HandleOptions;
+}
+
+/** The operation's role was not negotiated for its SOP class (PS3.7 D.3.3.4): nothing was sent. */
+export class RoleNotNegotiatedError extends Error {
+  override readonly name = 'RoleNotNegotiatedError';
+}
+
+/** The peer did not end an operation within the grace time after it was cancelled: the association was aborted. */
+export class CancelGraceExpiredError extends Error {
+  override readonly name = 'CancelGraceExpiredError';
+}
+
+/** Options of a request this side invokes. */
+export interface RequestOptions {
+  readonly dataSet?: DataSource;
+  readonly onProgress?: (progress: SendProgress) => void;
+  /**
+   * How long, in milliseconds, a peer may take to send the final response of an operation
+   * given up (unsubscribed) before the association is aborted. 30 s unless set.
+   */
+  readonly cancelGrace?: number;
+}
+
+/** Default grace time for the final response of an operation given up. */
+export const DEFAULT_CANCEL_GRACE = 30_000;
 
 /** What stops a data set being sent between chunks (an AbortSignal will do). */
 export interface Cancellation {
@@ -67,21 +137,7 @@ export class DimseProtocolError extends Error {
   override readonly name = 'DimseProtocolError';
 }
 
-/** The DIMSE-C requests, whose Affected SOP Class UID is their context's abstract syntax (PS3.7 9.3). */
-const DIMSE_C_REQUESTS: ReadonlySet<number> = new Set([
-  CommandField.CStoreRq,
-  CommandField.CEchoRq,
-  CommandField.CFindRq,
-  CommandField.CGetRq,
-  CommandField.CMoveRq,
-]);
-
-const isPending = (status: number | undefined) => status === Status.Pending || status === Status.PendingWithWarnings;
-
-/** Answered to requests whose command lacks what its type requires, or that nobody handles. */
-const NO_HANDLER_STATUS: Readonly<Record<number, number>> = {
-  [CommandField.CStoreRq]: Status.SopClassNotSupported,
-};
+const isPending = (status: number | undefined) => status !== undefined && statusKind(status) === 'pending';
 
 /** Operations at once, either way, when the window says no limit (0, PS3.7 D.3.3.3). */
 const UNLIMITED_WINDOW = 128;
@@ -89,43 +145,70 @@ const UNLIMITED_WINDOW = 128;
 /** A side of the negotiated asynchronous operations window as a count: 0 (no limit) capped. */
 const windowLimit = (n: number) => (n === 0 ? UNLIMITED_WINDOW : Math.min(n, UNLIMITED_WINDOW));
 
-/** What a request whose handler failed is answered: out of resources for C-STORE, processing failure otherwise. */
+/** What a request whose handler failed (or ran out of time) is answered: the table's failure status, the reason as comment. */
 const failureResponse = (commandField: number | undefined, error: unknown): ResponseSpec => ({
-  status: commandField === CommandField.CStoreRq ? Status.RefusedOutOfResources : Status.ProcessingFailure,
+  status: commandSpec(commandField)?.handlerFailure ?? Status.ProcessingFailure,
   fields: { errorComment: String((error as Error)?.message ?? error).slice(0, 64) },
 });
+
+/**
+ * May this side invoke the command for the SOP class? The requestor is SCU and the acceptor
+ * SCP unless role selection said otherwise (PS3.7 D.3.3.4); N-EVENT-REPORT is invoked by the
+ * SCP, every other request by the SCU.
+ */
+export function mayInvoke(negotiation: Association['negotiation'], commandField: number, sopClassUid: string | undefined): boolean {
+  if (commandField === CommandField.CCancelRq || sopClassUid === undefined) return true;
+  const requestor = negotiation.role === 'requestor';
+  const selected = negotiation.roles.find((r) => r.sopClassUid === sopClassUid);
+  const scu = selected ? (requestor ? selected.scuRole : selected.scpRole) : requestor;
+  const scp = selected ? (requestor ? selected.scpRole : selected.scuRole) : !requestor;
+  return commandField === CommandField.NEventReportRq ? scp : scu;
+}
+
 /**
  * Requests beyond the window kept read before the socket is held: a peer that sends one more
  * (a C-FIND while its C-GET runs) is not stalled, one that floods stays unread in the socket.
  */
 const WAITING_BEFORE_HOLD = 16;
 
-interface Outstanding {
-  readonly deliver: (message: DimseMessage) => void;
-  readonly fail: (error: Error) => void;
+/** One operation this side invokes, driven by the operation reducer. */
+interface Invocation {
+  state: OperationState;
+  readonly subscriber: Subscriber<DimseMessage>;
+  readonly presentationContextId: number;
+  readonly command: Omit<Command, 'messageId' | 'commandDataSetType'>;
+  readonly options: RequestOptions;
+  /** Tells the sending to stop between chunks. A plain flag: an AbortController builds a DOMException per request. */
+  readonly stop: { aborted: boolean };
+  messageId?: number;
+  grace?: ReturnType<typeof setTimeout>;
+  /** Why it ended, for the subscriber. */
+  error?: Error;
 }
 
 /**
  * DIMSE over one association, both ways at once: requests this side sends, with their responses
- * routed back by Message ID Being Responded To; requests the peer sends, routed to handlers by
- * command field. Messages are sent whole, one after the other, never interleaved (PS3.7 Annex E).
+ * routed back by Message ID Being Responded To; requests the peer sends, routed to the handler
+ * registered for their command and SOP class. Messages are sent whole, one after the other,
+ * never interleaved (PS3.7 Annex E). Create it as soon as the association exists (`dimse()`,
+ * `scp()` and `associate()` of this package do): it reads from the start and answers what no
+ * handler serves with the command table's status.
  */
 export class DimseChannel {
   readonly association: Association;
-  readonly #handlers = new Map<number, RequestHandler>();
-  readonly #outstanding = new Map<number, Outstanding>();
+  readonly #handlers = new Map<number, Registered[]>();
+  readonly #outstanding = new Map<number, Invocation>();
   /**
-   * Requests given up before their final response (unsubscribed, cancelled): the responses the
-   * peer still sends for them (a C-CANCEL is answered with a final 0xFE00, PS3.4 C.4.1.1.3.1)
-   * are read and dropped, not taken for protocol errors.
+   * Requests whose response broke the protocol (no Status): what the peer still sends for them
+   * is read and dropped, not taken for protocol errors.
    */
   readonly #abandoned = new Set<number>();
   /** Requests of the peer being handled, by their Message ID, so C-CANCEL can reach them. */
   readonly #handling = new Map<number, Subscription>();
   readonly #assembler: MessageAssembler;
-  /** Our requests outstanding (sent or being sent, not ended), and those waiting for a place in the window. */
+  /** Our operations holding a place in the window, and those waiting for one, in order. */
   #invoking = 0;
-  readonly #invokeQueue: (() => void)[] = [];
+  readonly #invokeQueue: Invocation[] = [];
   /** Requests of the peer being performed: from their arrival to the write of their final response. */
   #performing = 0;
   /** Requests of the peer beyond the asynchronous operations window, in their order. */
@@ -157,7 +240,7 @@ export class DimseChannel {
     });
     association.finished.subscribe((error) => this.#end(error ?? new Error('The association was released')));
     // Verification (PS3.4 A): every association that accepted it answers C-ECHO.
-    this.handle(CommandField.CEchoRq, () => of({ status: Status.Success }));
+    this.handle(CommandField.CEchoRq, VERIFICATION_SOP_CLASS, () => of({ status: Status.Success }));
   }
 
   get #label(): string {
@@ -165,10 +248,41 @@ export class DimseChannel {
     return `${n.callingAeTitle}->${n.calledAeTitle}`;
   }
 
-  /** Registers the handler of a request type (C-ECHO is answered by default). */
-  handle(commandField: number, handler: RequestHandler): this {
-    this.#handlers.set(commandField, handler);
-    return this;
+  /**
+   * Registers the handler of a request type for a SOP class, every SOP class of a list, or any
+   * ('*'). The latest registration that serves a request's SOP class performs it; one whose
+   * SOP class nobody serves is answered the table's "not supported" (0x0122 for DIMSE-C,
+   * 0x0118 for DIMSE-N). C-ECHO of Verification is answered unless another handler is given.
+   */
+  handle(commandField: number, sopClasses: SopClassSelector, handler: RequestHandler, options: HandleOptions = {}): Registration {
+    const row = commandSpec(commandField);
+    if (row?.kind !== 'request' || commandField === CommandField.CCancelRq)
+      throw new RangeError(`${commandName(commandField)} is not a request a handler can perform`);
+    const registered: Registered = {
+      sopClasses: sopClasses === '*' ? '*' : new Set(typeof sopClasses === 'string' ? [sopClasses] : sopClasses),
+      handler,
+      options,
+    };
+    const list = this.#handlers.get(commandField) ?? [];
+    list.push(registered);
+    this.#handlers.set(commandField, list);
+    return {
+      remove: () => {
+        const i = list.indexOf(registered);
+        if (i >= 0) list.splice(i, 1);
+      },
+    };
+  }
+
+  /** The registration serving a command for a SOP class: the latest one that names it or any. */
+  #handlerFor(commandField: number, sopClassUid: string | undefined): Registered | undefined {
+    const list = this.#handlers.get(commandField);
+    if (!list) return undefined;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const r = list[i]!;
+      if (r.sopClasses === '*' || (sopClassUid !== undefined && r.sopClasses.has(sopClassUid))) return r;
+    }
+    return undefined;
   }
 
   /** The accepted presentation context for an abstract syntax, preferring the given transfer syntaxes. */
@@ -187,43 +301,47 @@ export class DimseChannel {
 
   /**
    * Sends a request (its Message ID is assigned here) and emits its responses: pending ones, then
-   * the final one, after which it completes. Unsubscribing before the final response sends
-   * C-CANCEL-RQ when `cancelable` (C-FIND, C-GET, C-MOVE). Errors when the association ends first.
+   * the final one, after which it completes. It waits its turn within the negotiated window
+   * (PS3.7 D.3.3.3) and holds its place until its final response. Unsubscribing before the
+   * final response sends C-CANCEL-RQ for the commands the table calls cancelable; what the peer
+   * still sends is dropped, and a peer that sends no final response within `cancelGrace` is
+   * aborted. Errors with RoleNotNegotiatedError, before anything is sent, when this side may
+   * not invoke the command for its SOP class, and with the association's end when it ends first.
    */
   request(
     presentationContextId: number,
     command: Omit<Command, 'messageId' | 'commandDataSetType'>,
-    options: { dataSet?: DataSource; cancelable?: boolean; onProgress?: (progress: SendProgress) => void } = {},
+    options: RequestOptions = {},
   ): Observable<DimseMessage> {
     return new Observable<DimseMessage>((subscriber) => {
       if (this.#ended) {
         subscriber.error(this.#ended);
         return undefined;
       }
-      // Within the asynchronous operations window (PS3.7 D.3.3.3, 1 unless negotiated): a
-      // request beyond it waits its turn, in order, and holds its place until it ends.
-      let teardown: (() => void) | undefined;
-      let started = false;
-      let gone = false;
-      const start = () => {
-        if (gone) return;
-        started = true;
+      const context = this.association.acceptedContexts.find((pc) => pc.id === presentationContextId);
+      const sopClassUid = sopClassOf(command) ?? context?.abstractSyntax;
+      if (!mayInvoke(this.association.negotiation, command.commandField, sopClassUid)) {
+        const side = this.association.negotiation.role === 'requestor' ? 'requestor' : 'acceptor';
+        subscriber.error(
+          new RoleNotNegotiatedError(
+            `${commandName(command.commandField)} of ${sopClassUid} cannot be sent by the association ${side}: its role was not negotiated (SCP/SCU role selection)`,
+          ),
+        );
+        return undefined;
+      }
+      const invocation: Invocation = {
+        state: initialOperationState(commandSpec(command.commandField)?.cancelable ?? false),
+        subscriber,
+        presentationContextId,
+        command,
+        options,
+        stop: { aborted: false },
+      };
+      if (this.#invoking < this.#maxInvoked && this.#invokeQueue.length === 0) {
         this.#invoking++;
-        teardown = this.#invoke(subscriber, presentationContextId, command, options);
-      };
-      if (this.#invoking < this.#maxInvoked && this.#invokeQueue.length === 0) start();
-      else this.#invokeQueue.push(start);
-      return () => {
-        gone = true;
-        if (!started) {
-          const i = this.#invokeQueue.indexOf(start);
-          if (i >= 0) this.#invokeQueue.splice(i, 1);
-          return;
-        }
-        teardown?.();
-        this.#invoking--;
-        while (this.#invoking < this.#maxInvoked && this.#invokeQueue.length > 0) this.#invokeQueue.shift()!();
-      };
+        this.#fire(invocation, { type: 'slot' });
+      } else this.#invokeQueue.push(invocation);
+      return () => this.#fire(invocation, { type: 'unsubscribe' });
     });
   }
 
@@ -232,61 +350,103 @@ export class DimseChannel {
     return windowLimit(this.association.negotiation.asynchronousOperationsWindow.maxOperationsInvoked);
   }
 
-  /** Sends a request its turn has come for; returns what its unsubscription does. */
-  #invoke(
-    subscriber: Subscriber<DimseMessage>,
-    presentationContextId: number,
-    command: Omit<Command, 'messageId' | 'commandDataSetType'>,
-    options: { dataSet?: DataSource; cancelable?: boolean; onProgress?: (progress: SendProgress) => void },
-  ): () => void {
-    if (this.#ended) {
-      subscriber.error(this.#ended);
-      return () => undefined;
+  /** Feeds an event to an operation's reducer and performs the effects it returns. */
+  #fire(invocation: Invocation, event: OperationEvent, message?: DimseMessage): void {
+    const { state, effects } = operationReducer(invocation.state, event);
+    invocation.state = state;
+    for (const effect of effects) {
+      switch (effect) {
+        case 'send':
+          this.#sendRequest(invocation);
+          break;
+        case 'stopSending':
+          invocation.stop.aborted = true;
+          break;
+        case 'dequeue': {
+          const i = this.#invokeQueue.indexOf(invocation);
+          if (i >= 0) this.#invokeQueue.splice(i, 1);
+          break;
+        }
+        case 'emit':
+          invocation.subscriber.next(message!);
+          break;
+        case 'drop':
+          if (log.enabled) log('%s: dropping the response to message %d, given up', this.#label, invocation.messageId);
+          message?.dataSet?.discard();
+          break;
+        case 'complete':
+          invocation.subscriber.complete();
+          break;
+        case 'error':
+          invocation.subscriber.error(invocation.error ?? this.#ended ?? new Error('The operation failed'));
+          break;
+        case 'sendCancel':
+          if (!this.#ended) {
+            const cancel: Command = {
+              commandField: CommandField.CCancelRq,
+              messageIdBeingRespondedTo: invocation.messageId!,
+              commandDataSetType: NO_DATA_SET,
+            };
+            this.#send(invocation.presentationContextId, cancel, {}).catch(() => undefined);
+          }
+          break;
+        case 'startGrace': {
+          const grace = invocation.options.cancelGrace ?? DEFAULT_CANCEL_GRACE;
+          invocation.grace = setTimeout(() => this.#fire(invocation, { type: 'grace' }), grace);
+          invocation.grace.unref?.();
+          break;
+        }
+        case 'stopGrace':
+          clearTimeout(invocation.grace);
+          break;
+        case 'releaseSlot':
+          this.#invoking--;
+          while (this.#invoking < this.#maxInvoked && this.#invokeQueue.length > 0) {
+            this.#invoking++;
+            this.#fire(this.#invokeQueue.shift()!, { type: 'slot' });
+          }
+          break;
+        case 'abort': {
+          const grace = invocation.options.cancelGrace ?? DEFAULT_CANCEL_GRACE;
+          const error = new CancelGraceExpiredError(
+            `No final response to ${commandName(invocation.command.commandField)} (message ${invocation.messageId}) ${grace} ms after it was given up: aborting`,
+          );
+          log('%s: %s', this.#label, error.message);
+          this.#end(error);
+          this.association.abort();
+          break;
+        }
+      }
     }
+    if (isTerminal(state.name) && invocation.messageId !== undefined && this.#outstanding.get(invocation.messageId) === invocation)
+      this.#outstanding.delete(invocation.messageId);
+  }
+
+  /** Sends a request its turn has come for. */
+  #sendRequest(invocation: Invocation): void {
+    if (this.#ended) {
+      invocation.error = this.#ended;
+      this.#fire(invocation, { type: 'ended' });
+      return;
+    }
+    const { options } = invocation;
     const messageId = this.#allocateMessageId();
-    let final = false;
-    this.#outstanding.set(messageId, {
-      deliver: (message) => {
-        final = !isPending(message.command.status);
-        if (final) this.#outstanding.delete(messageId);
-        subscriber.next(message);
-        if (final) subscriber.complete();
-      },
-      fail: (error) => subscriber.error(error),
-    });
+    invocation.messageId = messageId;
+    this.#outstanding.set(messageId, invocation);
     const full: Command = {
-      ...command,
+      ...invocation.command,
       messageId,
       commandDataSetType: options.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
     } as Command;
-    // A plain flag, not an AbortController: aborting one builds a DOMException, per request.
-    const abort = { aborted: false };
-    let written = false;
-    this.#send(presentationContextId, full, {
+    this.#send(invocation.presentationContextId, full, {
       dataSet: options.dataSet,
-      signal: abort,
+      signal: invocation.stop,
       onProgress: options.onProgress,
-      onCommandWritten: () => (written = true),
+      onCommandWritten: () => this.#fire(invocation, { type: 'written' }),
     }).catch((error: Error) => {
-      this.#outstanding.delete(messageId);
-      subscriber.error(error);
+      invocation.error ??= error;
+      this.#fire(invocation, { type: 'failed' });
     });
-    return () => {
-      abort.aborted = true;
-      if (final || !this.#outstanding.has(messageId)) return;
-      this.#outstanding.delete(messageId);
-      // Only a request the peer has seen can still be answered: one never sent is just forgotten.
-      if (!written) return;
-      if (!this.#ended) this.#abandoned.add(messageId);
-      if (options.cancelable && !this.#ended) {
-        const cancel: Command = {
-          commandField: CommandField.CCancelRq,
-          messageIdBeingRespondedTo: messageId,
-          commandDataSetType: NO_DATA_SET,
-        };
-        this.#send(presentationContextId, cancel, {}).catch(() => undefined);
-      }
-    };
   }
 
   #allocateMessageId(): number {
@@ -372,10 +532,13 @@ export class DimseChannel {
         if (written) {
           // Taken out before the abort, so that it fails with what went wrong and not with the
           // abort's end, and failed after it, so that whoever it tells sees the association over.
-          const outstanding = command.messageId === undefined ? undefined : this.#outstanding.get(command.messageId);
+          const invocation = command.messageId === undefined ? undefined : this.#outstanding.get(command.messageId);
           if (command.messageId !== undefined) this.#outstanding.delete(command.messageId);
           this.association.abort();
-          outstanding?.fail(error as Error);
+          if (invocation) {
+            invocation.error ??= error as Error;
+            this.#fire(invocation, { type: 'failed' });
+          }
         }
         throw error;
       }
@@ -426,7 +589,8 @@ export class DimseChannel {
         this.#outstanding.delete(respondedTo);
         if (command.status === undefined || isPending(command.status)) this.#abandoned.add(respondedTo);
         message.dataSet?.discard();
-        outstanding.fail(new DimseProtocolError(`Malformed ${commandName(command.commandField)}: ${message.problem.message}`));
+        outstanding.error = new DimseProtocolError(`Malformed ${commandName(command.commandField)}: ${message.problem.message}`);
+        this.#fire(outstanding, { type: 'failed' });
         return;
       }
       // A data set where the response type has none changes nothing of what its Status says: the
@@ -439,7 +603,7 @@ export class DimseChannel {
         this.association.abort();
         return;
       }
-      outstanding.deliver(message);
+      this.#fire(outstanding, { type: isPending(command.status) ? 'pending' : 'final' }, message);
       return;
     }
     if (command.commandField === CommandField.CCancelRq) {
@@ -505,128 +669,191 @@ export class DimseChannel {
       return;
     }
     const context = this.association.acceptedContexts.find((pc) => pc.id === message.presentationContextId)!;
-    const handler = this.#handlers.get(command.commandField);
-    // A DIMSE-C request is about the SOP class its context was negotiated for: one sent on
-    // another context (a C-STORE of CT on the Verification context) is not handled, but refused.
-    const wrongContext =
-      DIMSE_C_REQUESTS.has(command.commandField) &&
-      command.affectedSopClassUid !== undefined &&
-      command.affectedSopClassUid !== context.abstractSyntax;
-    if (wrongContext && !message.problem) {
-      const errorComment = `SOP class not that of presentation context ${context.id}`;
-      if (log.enabled)
-        log(
-          '%s: %s of %s on context %d (%s): 0x0122',
-          this.#label,
-          commandName(command.commandField),
-          command.affectedSopClassUid,
-          context.id,
-          context.abstractSyntax,
-        );
-      this.#answerOnceRead(message, Status.SopClassNotSupported, errorComment, performed);
-      return;
-    }
-    if (message.problem || !handler) {
-      const status = message.problem
-        ? message.problem.message.startsWith('Unrecognized')
-          ? Status.UnrecognizedOperation
-          : Status.MistypedArgument
-        : (NO_HANDLER_STATUS[command.commandField] ?? Status.UnrecognizedOperation);
-      const errorComment = (message.problem?.message ?? `No handler for ${commandName(command.commandField)}`).slice(0, 64);
+    const row = commandSpec(command.commandField);
+    const sopClassUid = sopClassOf(command);
+    if (message.problem || !row) {
+      const status = message.problem?.message.startsWith('Unrecognized') || !row ? Status.UnrecognizedOperation : Status.MistypedArgument;
+      const errorComment = (message.problem?.message ?? `Unrecognized ${commandName(command.commandField)}`).slice(0, 64);
       if (log.enabled)
         log('%s: answering %s with 0x%s: %s', this.#label, commandName(command.commandField), status.toString(16), errorComment);
       this.#answerOnceRead(message, status, errorComment, performed);
       return;
     }
+    // A DIMSE-C request is about the SOP class its context was negotiated for: one sent on
+    // another context (a C-STORE of CT on the Verification context) is not handled, but refused.
+    if (row.family === 'DIMSE-C' && sopClassUid !== undefined && sopClassUid !== context.abstractSyntax) {
+      const errorComment = `SOP class not that of presentation context ${context.id}`;
+      if (log.enabled)
+        log('%s: %s of %s on context %d (%s): refused', this.#label, row.name, sopClassUid, context.id, context.abstractSyntax);
+      this.#answerOnceRead(message, row.notSupported, errorComment, performed);
+      return;
+    }
+    const registered = this.#handlerFor(command.commandField, sopClassUid);
+    if (!registered) {
+      const errorComment = `No ${row.service} service for this SOP class`;
+      if (log.enabled) log('%s: %s of %s: no handler, 0x%s', this.#label, row.name, sopClassUid, row.notSupported.toString(16));
+      this.#answerOnceRead(message, row.notSupported, errorComment, performed);
+      return;
+    }
+    let cancelled = false;
+    let ownFinal: (() => ResponseSpec) | undefined;
+    const request: IncomingRequest = {
+      message,
+      association: this.association,
+      presentationContext: context,
+      sopClassUid,
+      get cancelled() {
+        return cancelled;
+      },
+      onCancel: (final) => {
+        ownFinal = final;
+      },
+    };
+    /** What a cancel is answered: the handler's own final, or 0xFE00 alone. */
+    const cancelResponse = (): ResponseSpec => {
+      if (!ownFinal) return { status: Status.Cancel };
+      try {
+        return ownFinal();
+      } catch (error) {
+        return failureResponse(command.commandField, error);
+      }
+    };
     let produced: Observable<ResponseSpec> | AsyncIterable<ResponseSpec>;
     try {
-      produced = handler({ message, association: this.association, presentationContext: context });
+      produced = registered.handler(request);
     } catch (error) {
       // A handler that throws at once fails like one whose Observable errors.
       produced = throwError(() => error);
     }
-    if (typeof (produced as Observable<ResponseSpec>).subscribe !== 'function' && Symbol.asyncIterator in produced) {
-      this.#pull(message, produced, messageId, performed);
-      return;
-    }
-    const abort = { aborted: false };
-    let finalSent = false;
-    let responses = Promise.resolve();
-    const subscription = defer(() => produced as Observable<ResponseSpec>).subscribe({
-      next: (response) => {
-        const final = !isPending(response.status);
-        if (final) finalSent = true;
-        responses = responses.then(() => this.respond(message, response, abort)).catch(() => undefined);
-        if (final) void responses.then(performed);
+    const stop: Performance = {
+      cancelled: () => {
+        cancelled = true;
       },
-      error: (error: Error) => {
-        if (log.enabled) log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), error.message);
-        finalSent = true;
-        responses = responses.then(() => this.respond(message, failureResponse(command.commandField, error))).catch(() => undefined);
-        void responses.then(performed);
-        this.#handling.delete(messageId);
-      },
-      complete: () => {
-        this.#handling.delete(messageId);
-        const answered = finalSent;
-        finalSent = true;
-        if (!answered) {
-          responses = responses.then(() => this.respond(message, { status: Status.Success })).catch(() => undefined);
-          void responses.then(performed);
-        }
-      },
-    });
-    if (!subscription.closed) {
-      this.#handling.set(messageId, subscription);
-      subscription.add(() => {
-        if (!finalSent && !this.#ended) {
-          // Cancelled by the peer (C-CANCEL): the final response says so.
-          finalSent = true;
-          this.#handling.delete(messageId);
-          responses = responses.then(() => this.respond(message, { status: Status.Cancel })).catch(() => undefined);
-          void responses.then(performed);
-        }
-      });
+      cancelResponse,
+    };
+    const handling =
+      typeof (produced as Observable<ResponseSpec>).subscribe !== 'function' && Symbol.asyncIterator in produced
+        ? this.#pull(message, produced, stop, performed)
+        : this.#observe(message, produced as Observable<ResponseSpec>, stop, performed);
+    if (handling.closed) return;
+    this.#handling.set(messageId, handling);
+    handling.add(() => this.#handling.delete(messageId));
+    const limit = registered.options.timeLimit;
+    if (limit !== undefined) {
+      const timer = setTimeout(() => {
+        if (log.enabled) log('%s: %s (message %d) past its time limit of %d ms', this.#label, row.name, messageId, limit);
+        stop.timedOut = new Error(`Not performed within its time limit of ${limit} ms`);
+        handling.unsubscribe();
+      }, limit);
+      handling.add(() => clearTimeout(timer));
     }
   }
 
+  /** Performs a request whose handler gives an Observable: each response written in order. */
+  #observe(message: DimseMessage, produced: Observable<ResponseSpec>, stop: Performance, performed: () => void): Subscription {
+    const { command } = message;
+    const abort = { aborted: false };
+    let finalSent = false;
+    let responses = Promise.resolve();
+    const respond = (response: ResponseSpec) => {
+      responses = responses.then(() => this.respond(message, response, abort)).catch(() => undefined);
+    };
+    const finish = (response: ResponseSpec) => {
+      finalSent = true;
+      respond(response);
+      void responses.then(performed);
+    };
+    const subscription = defer(() => produced).subscribe({
+      next: (response) => {
+        if (finalSent) return;
+        if (isPending(response.status)) respond(response);
+        else finish(response);
+      },
+      error: (error: Error) => {
+        if (log.enabled) log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), error.message);
+        if (!finalSent) finish(failureResponse(command.commandField, error));
+      },
+      // Ended without its final response: the default, Success.
+      complete: () => {
+        if (!finalSent) finish({ status: Status.Success });
+      },
+    });
+    const handling = new Subscription(() => {
+      subscription.unsubscribe();
+      if (finalSent || this.#ended) return;
+      // Cancelled by the peer (C-CANCEL) or past its time limit: the final response says which.
+      if (stop.timedOut) finish(failureResponse(command.commandField, stop.timedOut));
+      else {
+        stop.cancelled();
+        finish(stop.cancelResponse());
+      }
+    });
+    if (finalSent) handling.unsubscribe();
+    else subscription.add(() => handling.unsubscribe());
+    return handling;
+  }
+
   /** Performs a request whose handler gives an async iterable: each response taken once the one before is written. */
-  #pull(message: DimseMessage, responses: AsyncIterable<ResponseSpec>, messageId: number, performed: () => void): void {
+  #pull(message: DimseMessage, responses: AsyncIterable<ResponseSpec>, stop: Performance, performed: () => void): Subscription {
     const { command } = message;
     const iterator = responses[Symbol.asyncIterator]();
     const abort = { aborted: false };
-    let cancelled = false;
+    let stopped = false;
+    let over = false;
     let finalSent = false;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      performed();
+    };
+    const respond = (response: ResponseSpec) => this.respond(message, response, abort);
+    /** Writes the final response once, whoever gives it: the handler, a cancel, the time limit, a failure. */
+    const sendFinal = (response: ResponseSpec): Promise<void> => {
+      if (finalSent || this.#ended) return Promise.resolve();
+      finalSent = true;
+      return respond(response)
+        .catch(() => undefined)
+        .then(finish);
+    };
     const handling = new Subscription(() => {
-      // A C-CANCEL, or the association's end: no more is taken; the iterable is told to stop.
-      cancelled = true;
+      if (over) return;
+      // A C-CANCEL, the time limit, or the association's end: no more is taken, the iterable is
+      // told to stop, and the final response goes at once, even while the handler is still busy.
+      stopped = true;
       abort.aborted = this.#ended !== undefined;
       void Promise.resolve(iterator.return?.()).catch(() => undefined);
+      if (this.#ended) return finish();
+      if (stop.timedOut) void sendFinal(failureResponse(command.commandField, stop.timedOut));
+      else if (!finalSent) {
+        stop.cancelled();
+        void sendFinal(stop.cancelResponse());
+      }
     });
-    this.#handling.set(messageId, handling);
-    const respond = (response: ResponseSpec) => this.respond(message, response, abort);
     void (async () => {
       try {
         for (;;) {
           const next = await iterator.next();
-          if (next.done || cancelled || this.#ended) break;
-          await respond(next.value);
-          if (!isPending(next.value.status)) {
-            finalSent = true;
+          if (next.done || stopped || finalSent || this.#ended) break;
+          if (isPending(next.value.status)) await respond(next.value);
+          else {
+            await sendFinal(next.value);
             break;
           }
         }
-        // Ended without its final response: Cancel after a C-CANCEL, Success otherwise.
-        if (!finalSent && !this.#ended) await respond({ status: cancelled ? Status.Cancel : Status.Success });
+        // Ended without its final response: the default, Success.
+        if (!stopped) await sendFinal({ status: Status.Success });
       } catch (error) {
         if (log.enabled) log('%s: handler of %s failed: %s', this.#label, commandName(command.commandField), (error as Error).message);
-        if (!finalSent && !this.#ended) await respond(failureResponse(command.commandField, error)).catch(() => undefined);
+        await sendFinal(failureResponse(command.commandField, error));
       } finally {
-        this.#handling.delete(messageId);
-        if (finalSent && !cancelled) void Promise.resolve(iterator.return?.()).catch(() => undefined);
-        performed();
+        if (!stopped) void Promise.resolve(iterator.return?.()).catch(() => undefined);
+        over = true;
+        handling.unsubscribe();
+        if (this.#ended || !stopped) finish();
       }
     })();
+    return handling;
   }
 
   /** Answers a request that is not handled with `status`, once its data set is read to its end, so the next message can follow. */
@@ -644,7 +871,11 @@ export class DimseChannel {
     if (this.#ended) return;
     this.#ended = error;
     this.#assembler.fail(error);
-    for (const outstanding of this.#outstanding.values()) outstanding.fail(error);
+    for (const invocation of [...this.#invokeQueue, ...this.#outstanding.values()]) {
+      invocation.error ??= error;
+      this.#fire(invocation, { type: 'ended' });
+    }
+    this.#invokeQueue.length = 0;
     this.#outstanding.clear();
     this.#abandoned.clear();
     for (const handling of this.#handling.values()) handling.unsubscribe();

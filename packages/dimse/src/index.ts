@@ -3,19 +3,41 @@
  * fragmentation and reassembly, the data set codec, and the services.
  */
 export {
+  CancelGraceExpiredError,
   type Cancellation,
   type DataSource,
+  DEFAULT_CANCEL_GRACE,
   DimseChannel,
   DimseProtocolError,
   dimse,
+  type HandleOptions,
   type IncomingRequest,
+  mayInvoke,
+  type Registration,
   type RequestHandler,
+  type RequestOptions,
   type ResponseSpec,
+  RoleNotNegotiatedError,
   type SendProgress,
+  type SopClassSelector,
+  VERIFICATION_SOP_CLASS,
 } from './channel.js';
+export { type RequestCommand, Requests, Responses, type SubOperationCounts } from './command/builders.js';
 export { type Command, CommandError, checkCommand, decodeCommand, encodeCommand, hasDataSet, parseCommand } from './command/codec.js';
-export { CommandField, CommandTag, commandName, DATA_SET_PRESENT, isResponse, NO_DATA_SET, Priority } from './command/fields.js';
-export { type DimseStatus, dimseStatus, Status, type StatusKind, statusKind, statusMeaning } from './command/status.js';
+export { CommandField, CommandTag, DATA_SET_PRESENT, isResponse, NO_DATA_SET, Priority } from './command/fields.js';
+export {
+  type DimseService,
+  type DimseStatus,
+  dimseStatus,
+  FindStatus,
+  RetrieveStatus,
+  Status,
+  type StatusKind,
+  StoreStatus,
+  statusKind,
+  statusMeaning,
+} from './command/status.js';
+export { COMMANDS, type CommandSpec, commandName, commandSpec, type DataSetRule, sopClassOf } from './command/table.js';
 export { DatasetCodecError, decodeDataset, encodeDataset, type NaturalizedDataset } from './dataset/codec.js';
 export {
   type DicomFileHeader,
@@ -58,9 +80,27 @@ export { DataSetStream } from './message/data-set-stream.js';
 export { Fragmenter, fragment } from './message/fragment.js';
 export type { DimseMessage } from './message/message.js';
 export { type PeekedDataSet, peekHead } from './message/peek.js';
-export { echo, NoPresentationContextError, VERIFICATION_SOP_CLASS } from './services/echo.js';
+export {
+  type DataSetPolicy,
+  type DimseResponse,
+  type InvokeOptions,
+  invoke,
+  NoPresentationContextError,
+  type PolicyDataSet,
+} from './operation/invoke.js';
+export {
+  initialOperationState,
+  isTerminal,
+  type OperationEffect,
+  type OperationEvent,
+  type OperationResult,
+  type OperationState,
+  type OperationStateName,
+  operationReducer,
+} from './operation/reducer.js';
+export { echo } from './services/echo.js';
 export { type FileSinkOptions, fileSink } from './services/file-sink.js';
-export { type ScpOptions, scp } from './services/scp.js';
+export { type ScpOptions, type Service, scp } from './services/scp.js';
 export {
   proposedTransferSyntaxes,
   type StoreAllEvent,

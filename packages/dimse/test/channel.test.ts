@@ -299,7 +299,7 @@ describe('DIMSE channel: requests it answers with a status', () => {
     await lastValueFrom(rogue.association.release(), { defaultValue: undefined });
   });
 
-  it('answers C-ECHO by itself, and requests nobody handles with 0x0211 (0x0122 for C-STORE), ignoring a stray C-CANCEL', async () => {
+  it("answers C-ECHO by itself, requests nobody handles with the command table's status (0x0122 DIMSE-C, 0x0118 DIMSE-N, 0x0211 unknown), ignoring a stray C-CANCEL", async () => {
     const server = await startScp({ abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE], [CT]: [ILE] } });
     const rogue = new RawDimse(await open(server.port, 'ROGUE', [VERIFICATION, { abstractSyntax: CT, transferSyntaxes: [ILE] }]));
     const ct = rogue.association.acceptedContexts.find((pc) => pc.abstractSyntax === CT)!.id;
@@ -329,8 +329,8 @@ describe('DIMSE channel: requests it answers with a status', () => {
       commandField: CommandField.NActionRsp,
       messageIdBeingRespondedTo: 8,
       commandDataSetType: NO_DATA_SET,
-      status: 0x0211,
-      errorComment: 'No handler for N-ACTION-RQ',
+      status: 0x0118,
+      errorComment: 'No N-ACTION service for this SOP class',
     });
 
     // A command field PS3.7 does not define.
@@ -350,13 +350,31 @@ describe('DIMSE channel: requests it answers with a status', () => {
       messageIdBeingRespondedTo: 10,
       commandDataSetType: NO_DATA_SET,
       status: 0x0122,
-      errorComment: 'No handler for C-STORE-RQ',
+      errorComment: 'No C-STORE service for this SOP class',
+    });
+
+    // C-FIND: DIMSE-C too, the same answer once its identifier is read.
+    await rogue.send(
+      1,
+      {
+        commandField: CommandField.CFindRq,
+        messageId: 12,
+        affectedSopClassUid: VERIFICATION_SOP_CLASS,
+        priority: 0,
+        commandDataSetType: 1,
+      },
+      [Buffer.alloc(8)],
+    );
+    expect((await rogue.next()).command).toMatchObject({
+      commandField: CommandField.CFindRsp,
+      messageIdBeingRespondedTo: 12,
+      status: 0x0122,
     });
 
     await rogue.send(1, echoRq(11));
     expect((await rogue.next()).command).toMatchObject({ messageIdBeingRespondedTo: 11, status: 0 });
     // One answer per request, none for the C-CANCEL.
-    expect(rogue.received.map((m) => m.command.messageIdBeingRespondedTo)).toEqual([7, 8, 9, 10, 11]);
+    expect(rogue.received.map((m) => m.command.messageIdBeingRespondedTo)).toEqual([7, 8, 9, 10, 12, 11]);
     expect(rogue.association.state).toBe('Sta6');
     await lastValueFrom(rogue.association.release(), { defaultValue: undefined });
   });
@@ -432,10 +450,11 @@ describe('DIMSE channel: responses that fail one request only', () => {
     const givenUp = echo(client).subscribe();
     const abandoned = await peer.next();
     givenUp.unsubscribe();
+    // Within a window of 1 the given-up request keeps its place until its final response: the
+    // next one is sent after the late answer to the first, which is dropped.
     const next = firstValueFrom(echo(client));
-    const rq = await peer.next();
-    // The late answer to the first, then the answer to the second.
     await peer.send(1, echoRsp(abandoned.command.messageId!, 0));
+    const rq = await peer.next();
     await peer.send(1, echoRsp(rq.command.messageId!, 0));
     expect((await within(next, 3_000, 'echo')).code).toBe(0);
     await wait(50);
@@ -446,11 +465,15 @@ describe('DIMSE channel: responses that fail one request only', () => {
   it('answers 0x0110 when a request handler throws at once, and goes on serving', async () => {
     const server = await startScp({
       abstractSyntaxes: { [VERIFICATION_SOP_CLASS]: [ILE] },
-      handlers: {
-        [CommandField.NActionRq]: () => {
-          throw new Error('handler bug');
+      services: [
+        {
+          command: CommandField.NActionRq,
+          sopClasses: '*',
+          handler: () => {
+            throw new Error('handler bug');
+          },
         },
-      },
+      ],
     });
     const rogue = new RawDimse(await open(server.port, 'ROGUE'));
     await rogue.send(1, {

@@ -5,6 +5,10 @@ import {
   commandName,
   decodeCommand,
   encodeCommand,
+  FindStatus,
+  RetrieveStatus,
+  Status,
+  StoreStatus,
   statusKind,
   statusMeaning,
 } from '@dimse-rx/dimse';
@@ -396,8 +400,7 @@ describe('status meanings', () => {
     [0x0000, 'success', 'success'],
     [0xff00, 'pending', 'pending'],
     [0xfe00, 'cancel', 'cancelled'],
-    [0xb000, 'warning', 'warning: coercion of data elements, or sub-operations completed with failures'],
-    [0xb007, 'warning', 'warning: data set does not match SOP class'],
+    [0xb000, 'warning', 'warning'],
     [0xa700, 'failure', 'failure: refused, out of resources'],
     [0xa7f3, 'failure', 'failure: refused, out of resources'],
     [0xa9aa, 'failure', 'failure: data set does not match SOP class'],
@@ -407,5 +410,36 @@ describe('status meanings', () => {
   ])('classes 0x%s', (code, kind, meaning) => {
     expect(statusKind(code)).toBe(kind);
     expect(statusMeaning(code)).toBe(meaning);
+  });
+
+  it.each([
+    [0xb000, 'C-STORE', 'warning: coercion of data elements'],
+    [0xb000, 'C-GET', 'warning: sub-operations complete, one or more failures or warnings'],
+    [0xb000, 'C-MOVE', 'warning: sub-operations complete, one or more failures or warnings'],
+    [0xb007, 'C-STORE', 'warning: data set does not match SOP class'],
+    [0xa900, 'C-STORE', 'failure: data set does not match SOP class'],
+    [0xa900, 'C-FIND', 'failure: identifier does not match SOP class'],
+    [0xa9aa, 'C-FIND', 'failure: identifier does not match SOP class'],
+    [0xc000, 'C-STORE', 'failure: cannot understand'],
+    [0xc001, 'C-FIND', 'failure: unable to process'],
+    [0xff00, 'C-FIND', 'pending: matches are continuing'],
+    [0xff01, 'C-FIND', 'pending: matches are continuing, optional keys not supported'],
+    [0xff00, 'C-GET', 'pending: sub-operations are continuing'],
+    [0xa801, 'C-MOVE', 'failure: refused, move destination unknown'],
+    [0xa702, 'C-GET', 'failure: refused, out of resources (unable to perform sub-operations)'],
+    [0x0122, 'C-FIND', 'failure: SOP class not supported'],
+  ] as const)('0x%s means for %s: %s', (code, service, meaning) => {
+    expect(statusMeaning(code, service)).toBe(meaning);
+  });
+
+  it('names each code once per service: no two names of one table share a code', () => {
+    for (const table of [Status, StoreStatus, FindStatus, RetrieveStatus]) {
+      const codes = Object.values(table);
+      expect(new Set(codes).size).toBe(codes.length);
+    }
+    expect(StoreStatus.CoercionOfDataElements).toBe(RetrieveStatus.SubOperationsCompleteWithFailures);
+    expect(statusMeaning(StoreStatus.CoercionOfDataElements, 'C-STORE')).not.toBe(
+      statusMeaning(RetrieveStatus.SubOperationsCompleteWithFailures, 'C-MOVE'),
+    );
   });
 });

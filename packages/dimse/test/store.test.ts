@@ -450,7 +450,7 @@ describe('store() with storage handlers answering other statuses', () => {
 
     const expected = [
       { code: 0xa700, kind: 'failure', meaning: 'failure: refused, out of resources', errorComment: 'Disk quota reached' },
-      { code: 0xb000, kind: 'warning', meaning: 'warning: coercion of data elements, or sub-operations completed with failures' },
+      { code: 0xb000, kind: 'warning', meaning: 'warning: coercion of data elements' },
       { code: 0xc000, kind: 'failure', meaning: 'failure: cannot understand' },
       { code: 0xa700, kind: 'failure', meaning: 'failure: refused, out of resources', errorComment: 'Handler broke at once' },
       { code: 0xa700, kind: 'failure', meaning: 'failure: refused, out of resources', errorComment: 'Handler broke after reading' },

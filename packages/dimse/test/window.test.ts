@@ -40,7 +40,7 @@ async function echoServer(options: Partial<ServeOptions>, delayMs: number) {
       ...options,
     }).subscribe((association) => {
       associations.push(association);
-      dimse(association).handle(CommandField.CEchoRq, () => {
+      dimse(association).handle(CommandField.CEchoRq, VERIFICATION, () => {
         stats.started++;
         stats.running++;
         stats.most = Math.max(stats.most, stats.running);
@@ -220,7 +220,7 @@ describe('a handler that gives its responses as an async iterable', () => {
     subscriptions.push(
       serve({ abstractSyntaxes: { [VERIFICATION]: ['1.2.840.10008.1.2'] }, onListening: (l) => port.next(l.port) }).subscribe(
         (association) => {
-          dimse(association).handle(CommandField.CEchoRq, handler);
+          dimse(association).handle(CommandField.CEchoRq, VERIFICATION, handler);
         },
       ),
     );

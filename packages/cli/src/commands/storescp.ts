@@ -6,6 +6,7 @@ import {
   discardSink,
   fileSink,
   isStorageSopClass,
+  Status,
   type StorageHandler,
   scp,
   TransferSyntax,
@@ -113,12 +114,16 @@ export function storescpCommand(args: readonly string[], out: Output, stop: Prom
       timeouts: { ...settings.timeouts, idle },
       ...(tls ? { tls } : {}),
       onRejected: ({ peer, request, response }) => log.rejected(peer, request, response),
-      handlers: {
-        [CommandField.CEchoRq]: ({ association }) => {
-          log.echo(numbers.get(association) ?? 0);
-          return of({ status: 0 });
+      services: [
+        {
+          command: CommandField.CEchoRq,
+          sopClasses: VERIFICATION_SOP_CLASS,
+          handler: ({ association }) => {
+            log.echo(numbers.get(association) ?? 0);
+            return of({ status: Status.Success });
+          },
         },
-      },
+      ],
       store: reported(discard ? discardSink : fileSink({ directory: directory!, fsync: options['no-fsync'] !== true }), out, settings.json),
       onListening: ({ host, port }) => {
         if (settings.json) out.json({ command: 'storescp', listening: true, host, port });

@@ -1,4 +1,5 @@
-import { CommandField, CommandTag, commandName, NO_DATA_SET } from './fields.js';
+import { CommandTag, NO_DATA_SET } from './fields.js';
+import { commandName, commandSpec } from './table.js';
 
 /**
  * A command set (PS3.7 E.1): every field of every DIMSE-C and DIMSE-N message. Which fields a
@@ -190,52 +191,6 @@ export function parseCommand(bytes: Uint8Array): Partial<Command> {
 
 const hex4 = (n: number) => n.toString(16).padStart(4, '0').toUpperCase();
 
-type Required = readonly (keyof Command)[];
-const RSP: Required = ['messageIdBeingRespondedTo', 'status'];
-
-/** Fields each message type must carry (M in PS3.7 Tables 9.3-1 to 9.3-12 and 10.3-1 to 10.3-12). */
-const REQUIRED: Readonly<Record<number, Required>> = {
-  [CommandField.CStoreRq]: ['messageId', 'affectedSopClassUid', 'affectedSopInstanceUid', 'priority'],
-  [CommandField.CStoreRsp]: RSP,
-  [CommandField.CFindRq]: ['messageId', 'affectedSopClassUid', 'priority'],
-  [CommandField.CFindRsp]: RSP,
-  [CommandField.CGetRq]: ['messageId', 'affectedSopClassUid', 'priority'],
-  [CommandField.CGetRsp]: RSP,
-  [CommandField.CMoveRq]: ['messageId', 'affectedSopClassUid', 'priority', 'moveDestination'],
-  [CommandField.CMoveRsp]: RSP,
-  [CommandField.CEchoRq]: ['messageId', 'affectedSopClassUid'],
-  [CommandField.CEchoRsp]: RSP,
-  [CommandField.CCancelRq]: ['messageIdBeingRespondedTo'],
-  [CommandField.NEventReportRq]: ['messageId', 'affectedSopClassUid', 'affectedSopInstanceUid', 'eventTypeId'],
-  [CommandField.NEventReportRsp]: RSP,
-  [CommandField.NGetRq]: ['messageId', 'requestedSopClassUid', 'requestedSopInstanceUid'],
-  [CommandField.NGetRsp]: RSP,
-  [CommandField.NSetRq]: ['messageId', 'requestedSopClassUid', 'requestedSopInstanceUid'],
-  [CommandField.NSetRsp]: RSP,
-  [CommandField.NActionRq]: ['messageId', 'requestedSopClassUid', 'requestedSopInstanceUid', 'actionTypeId'],
-  [CommandField.NActionRsp]: RSP,
-  [CommandField.NCreateRq]: ['messageId', 'affectedSopClassUid'],
-  [CommandField.NCreateRsp]: RSP,
-  [CommandField.NDeleteRq]: ['messageId', 'requestedSopClassUid', 'requestedSopInstanceUid'],
-  [CommandField.NDeleteRsp]: RSP,
-};
-
-/** Whether the message type carries a data set: true, false, or either (undefined). PS3.7 tables. */
-const DATA_SET: Readonly<Record<number, boolean | undefined>> = {
-  [CommandField.CStoreRq]: true,
-  [CommandField.CStoreRsp]: false,
-  [CommandField.CFindRq]: true,
-  [CommandField.CGetRq]: true,
-  [CommandField.CMoveRq]: true,
-  [CommandField.CEchoRq]: false,
-  [CommandField.CEchoRsp]: false,
-  [CommandField.CCancelRq]: false,
-  [CommandField.NGetRq]: false,
-  [CommandField.NSetRq]: true,
-  [CommandField.NDeleteRq]: false,
-  [CommandField.NDeleteRsp]: false,
-};
-
 /** True when a data set follows the command. */
 export const hasDataSet = (command: Command) => command.commandDataSetType !== NO_DATA_SET;
 
@@ -244,16 +199,15 @@ export function checkCommand(command: Partial<Command>): asserts command is Comm
   const messageId = command.messageId;
   if (command.commandField === undefined) throw new CommandError('Command Field (0000,0100) missing', messageId);
   if (command.commandDataSetType === undefined) throw new CommandError('Command Data Set Type (0000,0800) missing', messageId);
-  const required = REQUIRED[command.commandField];
+  const row = commandSpec(command.commandField);
   const name = commandName(command.commandField);
-  if (!required) throw new CommandError(`Unrecognized ${name}`, messageId);
-  const missing = required.filter((field) => command[field] === undefined);
+  if (!row) throw new CommandError(`Unrecognized ${name}`, messageId);
+  const missing = row.required.filter((field) => command[field] === undefined);
   if (missing.length > 0) throw new CommandError(`${name} lacks ${missing.join(', ')}`, messageId);
-  const expected = DATA_SET[command.commandField];
   const present = command.commandDataSetType !== NO_DATA_SET;
-  if (expected !== undefined && expected !== present) {
+  if (row.dataSet !== 'allowed' && (row.dataSet === 'required') !== present) {
     throw new CommandError(
-      `${name} ${expected ? 'needs' : 'cannot have'} a data set (Command Data Set Type 0x${command.commandDataSetType.toString(16)})`,
+      `${name} ${row.dataSet === 'required' ? 'needs' : 'cannot have'} a data set (Command Data Set Type 0x${command.commandDataSetType.toString(16)})`,
       messageId,
       'dataSet',
     );

@@ -26,23 +26,6 @@ export const CommandField = {
 } as const;
 export type CommandFieldName = keyof typeof CommandField;
 
-/** The standard's names of the command fields ('C-STORE-RQ'), built once. */
-const NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(CommandField).map(([key, value]) => [
-    value,
-    key.replace(/^([CN])(.*?)(Rq|Rsp)$/, (_, kind: string, name: string, dir: string) => {
-      const words = name.replace(/([a-z])([A-Z])/g, '$1-$2').toUpperCase();
-      return `${kind}-${words}-${dir.toUpperCase()}`;
-    }),
-  ]),
-);
-
-/** The standard's name of a command field ('C-STORE-RQ'), or a hex number for unknown ones. */
-export function commandName(field: number | undefined): string {
-  if (field === undefined) return 'a command without Command Field';
-  return NAMES.get(field) ?? `command 0x${field.toString(16).padStart(4, '0')}`;
-}
-
 /** A response has bit 15 of the command field set. */
 export const isResponse = (field: number) => (field & 0x8000) !== 0;
 

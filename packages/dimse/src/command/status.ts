@@ -1,83 +1,120 @@
 /** Status classes of PS3.7 C.1. */
 export type StatusKind = 'success' | 'warning' | 'failure' | 'cancel' | 'pending';
 
+/** The DIMSE operations, by the names PS3.7 gives them. */
+export type DimseService =
+  | 'C-STORE'
+  | 'C-FIND'
+  | 'C-GET'
+  | 'C-MOVE'
+  | 'C-ECHO'
+  | 'C-CANCEL'
+  | 'N-EVENT-REPORT'
+  | 'N-GET'
+  | 'N-SET'
+  | 'N-ACTION'
+  | 'N-CREATE'
+  | 'N-DELETE';
+
 /** A DIMSE status with its class and meaning, as responses deliver it. */
 export interface DimseStatus {
   readonly code: number;
   readonly kind: StatusKind;
-  /** The standard's meaning of the code, in words. */
+  /** The standard's meaning of the code for the service that answered it, in words. */
   readonly meaning: string;
   readonly errorComment?: string;
   readonly offendingElement?: readonly number[];
   readonly errorId?: number;
 }
 
-/** Status codes used by name, PS3.7 Annex C and PS3.4 (C-STORE B.2.3, C-FIND/C-MOVE/C-GET C.4). */
-export const Status = {
-  Success: 0x0000,
-  Cancel: 0xfe00,
-  Pending: 0xff00,
-  PendingWithWarnings: 0xff01,
-  /** PS3.4 B.2.3: coercion of data elements. */
-  CoercionOfDataElements: 0xb000,
-  ElementsDiscarded: 0xb006,
-  DataSetDoesNotMatchSopClassWarning: 0xb007,
-  SubOperationsCompleteWithFailures: 0xb000,
-  RefusedOutOfResources: 0xa700,
-  OutOfResourcesSubOperations: 0xa702,
-  MoveDestinationUnknown: 0xa801,
-  DataSetDoesNotMatchSopClass: 0xa900,
-  CannotUnderstand: 0xc000,
-  UnableToProcess: 0xc000,
-  NoSuchSopClass: 0x0118,
-  SopClassNotSupported: 0x0122,
-  DuplicateSopInstance: 0x0111,
-  InvalidArgumentValue: 0x0115,
+type Definitions = Readonly<Record<string, readonly [code: number, meaning: string]>>;
+type Codes<T extends Definitions> = { readonly [K in keyof T]: number };
+
+const codesOf = <const T extends Definitions>(definitions: T): Codes<T> =>
+  Object.freeze(Object.fromEntries(Object.entries(definitions).map(([name, [code]]) => [name, code]))) as Codes<T>;
+const meaningsOf = (...definitions: Definitions[]): ReadonlyMap<number, string> =>
+  new Map(definitions.flatMap((d) => Object.values(d).map(([code, meaning]) => [code, meaning] as const)));
+
+/** The statuses of PS3.7 C that any service may answer (each service's own follow). */
+const GENERAL = {
+  Success: [0x0000, 'success'],
+  Cancel: [0xfe00, 'cancelled'],
+  Pending: [0xff00, 'pending'],
+  OptionalAttributesNotSupported: [0x0001, 'warning: requested optional attributes are not supported'],
+  AttributeListError: [0x0107, 'warning: attribute list error'],
+  AttributeValueOutOfRange: [0x0116, 'warning: attribute value out of range'],
+  NoSuchAttribute: [0x0105, 'failure: no such attribute'],
+  InvalidAttributeValue: [0x0106, 'failure: invalid attribute value'],
+  ProcessingFailure: [0x0110, 'failure: processing failure'],
+  DuplicateSopInstance: [0x0111, 'failure: duplicate SOP instance'],
+  NoSuchSopInstance: [0x0112, 'failure: no such SOP instance'],
+  NoSuchEventType: [0x0113, 'failure: no such event type'],
+  NoSuchArgument: [0x0114, 'failure: no such argument'],
+  InvalidArgumentValue: [0x0115, 'failure: invalid argument value'],
   /** PS3.7 C.5.9: the SOP Instance UID is not a valid UID. */
-  InvalidObjectInstance: 0x0117,
-  MistypedArgument: 0x0212,
-  UnrecognizedOperation: 0x0211,
-  DuplicateInvocation: 0x0210,
-  ProcessingFailure: 0x0110,
-  ResourceLimitation: 0x0213,
-  NotAuthorized: 0x0124,
+  InvalidObjectInstance: [0x0117, 'failure: invalid object instance'],
+  NoSuchSopClass: [0x0118, 'failure: no such SOP class'],
+  ClassInstanceConflict: [0x0119, 'failure: class-instance conflict'],
+  MissingAttribute: [0x0120, 'failure: missing attribute'],
+  MissingAttributeValue: [0x0121, 'failure: missing attribute value'],
+  SopClassNotSupported: [0x0122, 'failure: SOP class not supported'],
+  NoSuchAction: [0x0123, 'failure: no such action'],
+  NotAuthorized: [0x0124, 'failure: not authorized'],
+  DuplicateInvocation: [0x0210, 'failure: duplicate invocation'],
+  UnrecognizedOperation: [0x0211, 'failure: unrecognized operation'],
+  MistypedArgument: [0x0212, 'failure: mistyped argument'],
+  ResourceLimitation: [0x0213, 'failure: resource limitation'],
 } as const;
 
-const MEANINGS: Readonly<Record<number, string>> = {
-  0: 'success',
-  1: 'warning: requested optional attributes are not supported',
-  263: 'warning: attribute list error',
-  278: 'warning: attribute value out of range',
-  65024: 'cancelled',
-  65280: 'pending',
-  65281: 'pending, optional keys not supported',
-  45056: 'warning: coercion of data elements, or sub-operations completed with failures',
-  45062: 'warning: elements discarded',
-  45063: 'warning: data set does not match SOP class',
-  261: 'failure: no such attribute',
-  262: 'failure: invalid attribute value',
-  272: 'failure: processing failure',
-  273: 'failure: duplicate SOP instance',
-  274: 'failure: no such SOP instance',
-  276: 'failure: invalid argument value',
-  277: 'failure: invalid argument value',
-  279: 'failure: invalid object instance',
-  280: 'failure: no such SOP class',
-  281: 'failure: class-instance conflict',
-  288: 'failure: missing attribute',
-  289: 'failure: missing attribute value',
-  290: 'failure: SOP class not supported',
-  291: 'failure: no such action',
-  292: 'failure: not authorized',
-  528: 'failure: duplicate invocation',
-  529: 'failure: unrecognized operation',
-  530: 'failure: mistyped argument',
-  531: 'failure: resource limitation',
-  42752: 'failure: refused, out of resources',
-  42753: 'failure: refused, out of resources (unable to calculate number of matches)',
-  42754: 'failure: refused, out of resources (unable to perform sub-operations)',
-  43009: 'failure: refused, move destination unknown',
-  43264: 'failure: data set does not match SOP class',
+/** C-STORE's own statuses, PS3.4 B.2.3. */
+const STORE = {
+  OutOfResources: [0xa700, 'failure: refused, out of resources'],
+  DataSetDoesNotMatchSopClass: [0xa900, 'failure: data set does not match SOP class'],
+  CannotUnderstand: [0xc000, 'failure: cannot understand'],
+  CoercionOfDataElements: [0xb000, 'warning: coercion of data elements'],
+  ElementsDiscarded: [0xb006, 'warning: elements discarded'],
+  DataSetDoesNotMatchSopClassWarning: [0xb007, 'warning: data set does not match SOP class'],
+} as const;
+
+/** C-FIND's own statuses, PS3.4 C.4.1.1.4. */
+const FIND = {
+  OutOfResources: [0xa700, 'failure: refused, out of resources'],
+  IdentifierDoesNotMatchSopClass: [0xa900, 'failure: identifier does not match SOP class'],
+  UnableToProcess: [0xc000, 'failure: unable to process'],
+  Matching: [0xff00, 'pending: matches are continuing'],
+  MatchingOptionalKeysNotSupported: [0xff01, 'pending: matches are continuing, optional keys not supported'],
+} as const;
+
+/** C-GET's and C-MOVE's own statuses, PS3.4 C.4.2.1.5 and C.4.3.1.4. */
+const RETRIEVE = {
+  OutOfResourcesNumberOfMatches: [0xa701, 'failure: refused, out of resources (unable to calculate number of matches)'],
+  OutOfResourcesSubOperations: [0xa702, 'failure: refused, out of resources (unable to perform sub-operations)'],
+  IdentifierDoesNotMatchSopClass: [0xa900, 'failure: identifier does not match SOP class'],
+  UnableToProcess: [0xc000, 'failure: unable to process'],
+  SubOperationsCompleteWithFailures: [0xb000, 'warning: sub-operations complete, one or more failures or warnings'],
+  SubOperationsContinuing: [0xff00, 'pending: sub-operations are continuing'],
+} as const;
+
+/** C-MOVE's status beyond C-GET's, PS3.4 C.4.2.1.5. */
+const MOVE = {
+  MoveDestinationUnknown: [0xa801, 'failure: refused, move destination unknown'],
+} as const;
+
+/** The general DIMSE status codes (PS3.7 C) by name. */
+export const Status = codesOf(GENERAL);
+/** C-STORE status codes by name (PS3.4 B.2.3). */
+export const StoreStatus = codesOf(STORE);
+/** C-FIND status codes by name (PS3.4 C.4.1.1.4). */
+export const FindStatus = codesOf(FIND);
+/** C-GET and C-MOVE status codes by name (PS3.4 C.4.2.1.5, C.4.3.1.4). */
+export const RetrieveStatus = codesOf({ ...RETRIEVE, ...MOVE });
+
+const GENERAL_MEANINGS = meaningsOf(GENERAL);
+const MEANINGS: Readonly<Partial<Record<DimseService, ReadonlyMap<number, string>>>> = {
+  'C-STORE': meaningsOf(GENERAL, STORE),
+  'C-FIND': meaningsOf(GENERAL, FIND),
+  'C-GET': meaningsOf(GENERAL, RETRIEVE),
+  'C-MOVE': meaningsOf(GENERAL, RETRIEVE, MOVE),
 };
 
 /** The class of a status code, PS3.7 C.1 and the service classes of PS3.4. */
@@ -89,14 +126,20 @@ export function statusKind(code: number): StatusKind {
   return 'failure';
 }
 
-/** What a status code means, by its exact value, then by its range (0xA7xx, 0xA9xx, 0xCxxx). */
-export function statusMeaning(code: number): string {
-  const exact = MEANINGS[code];
+/**
+ * What a status code means for a service ('C-FIND': 0xA900 is an identifier that does not
+ * match; for 'C-STORE' a data set), by its exact value, then by its range (0xA7xx, 0xA9xx,
+ * 0xCxxx). Without a service, the general meanings of PS3.7 C.
+ */
+export function statusMeaning(code: number, service?: DimseService): string {
+  const table = (service && MEANINGS[service]) ?? GENERAL_MEANINGS;
+  const exact = table.get(code);
   if (exact) return exact;
   const high = code & 0xff00;
+  const retrieving = service === 'C-FIND' || service === 'C-GET' || service === 'C-MOVE';
   if (high === 0xa700) return 'failure: refused, out of resources';
-  if (high === 0xa900) return 'failure: data set does not match SOP class';
-  if ((code & 0xf000) === 0xc000) return 'failure: cannot understand';
+  if (high === 0xa900) return retrieving ? 'failure: identifier does not match SOP class' : 'failure: data set does not match SOP class';
+  if ((code & 0xf000) === 0xc000) return retrieving ? 'failure: unable to process' : 'failure: cannot understand';
   if ((code & 0xf000) === 0xb000) return 'warning';
   if ((code & 0xf000) === 0xa000) return 'failure: refused';
   return `${statusKind(code)}: status 0x${code.toString(16).padStart(4, '0')}`;
@@ -106,11 +149,12 @@ export function statusMeaning(code: number): string {
 export function dimseStatus(
   code: number,
   details: { errorComment?: string | undefined; offendingElement?: readonly number[] | undefined; errorId?: number | undefined } = {},
+  service?: DimseService,
 ): DimseStatus {
   return {
     code,
     kind: statusKind(code),
-    meaning: statusMeaning(code),
+    meaning: statusMeaning(code, service),
     ...(details.errorComment === undefined ? {} : { errorComment: details.errorComment }),
     ...(details.offendingElement === undefined ? {} : { offendingElement: details.offendingElement }),
     ...(details.errorId === undefined ? {} : { errorId: details.errorId }),

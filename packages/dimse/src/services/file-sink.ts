@@ -3,7 +3,7 @@ import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
 import { Observable } from 'rxjs';
-import { Status } from '../command/status.js';
+import { Status, StoreStatus } from '../command/status.js';
 import { type DataSetHead, DataSetHeadReader } from '../dataset/head.js';
 import { encodeFileMetaInformation } from '../dataset/part10.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
@@ -61,7 +61,7 @@ async function removeStaleTemporaries(directory: string): Promise<void> {
 function judge(head: DataSetHead, info: StoreRequestInfo): Exclude<StoreAnswer, number> | undefined {
   if (head.error) {
     return {
-      status: Status.CannotUnderstand,
+      status: StoreStatus.CannotUnderstand,
       errorComment: 'Data set does not parse as its transfer syntax',
       detail: `${info.sopInstanceUid}: not a data set in ${info.transferSyntaxUid}: ${head.error.message}`,
     };
@@ -71,14 +71,14 @@ function judge(head: DataSetHead, info: StoreRequestInfo): Exclude<StoreAnswer, 
   const sopInstance = head.string(SOP_INSTANCE_UID);
   if (sopClass !== info.sopClassUid) {
     return {
-      status: Status.DataSetDoesNotMatchSopClass,
+      status: StoreStatus.DataSetDoesNotMatchSopClass,
       errorComment: sopClass ? 'SOP Class UID of data set differs from command' : 'No SOP Class UID in the data set',
       detail: `${info.sopInstanceUid}: the command says SOP class ${info.sopClassUid}, the data set ${sopClass ?? 'none'}`,
     };
   }
   if (sopInstance !== info.sopInstanceUid) {
     return {
-      status: Status.DataSetDoesNotMatchSopClass,
+      status: StoreStatus.DataSetDoesNotMatchSopClass,
       errorComment: sopInstance ? 'SOP Instance UID of data set differs from command' : 'No SOP Instance UID in the data set',
       detail: `the command says SOP instance ${info.sopInstanceUid}, the data set ${sopInstance ?? 'none'}`,
     };
@@ -273,7 +273,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         // The peer hears what kind of failure it was, never a path of ours; the log has the whole cause.
         const code = (error as NodeJS.ErrnoException).code;
         refusal = answer ?? {
-          status: Status.RefusedOutOfResources,
+          status: StoreStatus.OutOfResources,
           errorComment: `Cannot store the data set (${code ?? 'write error'})`,
           detail: `${info.sopInstanceUid}: ${error.message}`,
         };

@@ -1,27 +1,37 @@
 import { type Association, type Listening, type ServeOptions, serve } from '@dimse-rx/association';
 import { map, type Observable } from 'rxjs';
-import { dimse, type RequestHandler } from '../channel.js';
+import { dimse, type HandleOptions, type RequestHandler, type SopClassSelector } from '../channel.js';
 import { CommandField } from '../command/fields.js';
 import { type StorageHandler, storageRequestHandler } from './store-scp.js';
 
+/** A service an SCP performs: a request type for some SOP classes, and its handler. */
+export interface Service {
+  readonly command: number;
+  /** The SOP classes it serves: one, a list, or any ('*'). */
+  readonly sopClasses: SopClassSelector;
+  readonly handler: RequestHandler;
+  readonly options?: HandleOptions;
+}
+
 export interface ScpOptions extends ServeOptions {
-  /** Answers C-STORE requests; without it C-STORE gets 0x0122 (SOP class not supported). */
+  /** Answers C-STORE requests of every SOP class accepted; without it C-STORE gets 0x0122 (SOP class not supported). */
   readonly store?: StorageHandler;
-  /** Handlers of other requests, by command field (C-ECHO is answered without one). */
-  readonly handlers?: Readonly<Record<number, RequestHandler>>;
+  /** Other services (C-ECHO of Verification is answered without one; one given here takes its place). */
+  readonly services?: readonly Service[];
   readonly onListening?: (listening: Listening) => void;
 }
 
 /**
- * A DIMSE service class provider: `serve()` with a DIMSE channel on every association, C-ECHO
- * answered on those that accepted Verification, C-STORE given to `store`. Emits each association.
+ * A DIMSE service class provider: `serve()` with a DIMSE channel created with every association
+ * (before anything it receives is read), C-ECHO answered on those that accepted Verification,
+ * C-STORE given to `store`, the other services registered. Emits each association.
  */
 export function scp(options: ScpOptions): Observable<Association> {
   return serve(options).pipe(
     map((association) => {
       const channel = dimse(association);
-      if (options.store) channel.handle(CommandField.CStoreRq, storageRequestHandler(options.store));
-      for (const [field, handler] of Object.entries(options.handlers ?? {})) channel.handle(Number(field), handler);
+      if (options.store) channel.handle(CommandField.CStoreRq, '*', storageRequestHandler(options.store));
+      for (const service of options.services ?? []) channel.handle(service.command, service.sopClasses, service.handler, service.options);
       return association;
     }),
   );

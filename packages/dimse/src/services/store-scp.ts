@@ -1,7 +1,7 @@
 import type { Association } from '@dimse-rx/association';
 import { catchError, concat, defer, EMPTY, from, last, map, Observable, type ObservableInput, of } from 'rxjs';
 import type { IncomingRequest, RequestHandler, ResponseSpec } from '../channel.js';
-import { Status } from '../command/status.js';
+import { Status, StoreStatus } from '../command/status.js';
 import type { DataSetStream } from '../message/data-set-stream.js';
 
 /** What a storage SCP knows of a C-STORE request when its data set starts to arrive. */
@@ -69,7 +69,7 @@ export function storageRequestHandler(handler: StorageHandler): RequestHandler {
       : () => of<StoreAnswer>({ status: Status.InvalidObjectInstance, errorComment: 'Affected SOP Instance UID is not a valid UID' });
     const answer = defer(() => from(handled())).pipe(
       last(),
-      catchError((error: Error) => of<StoreAnswer>({ status: Status.RefusedOutOfResources, errorComment: error.message })),
+      catchError((error: Error) => of<StoreAnswer>({ status: StoreStatus.OutOfResources, errorComment: error.message })),
       map((a): ResponseSpec => {
         const status = typeof a === 'number' ? a : a.status;
         const errorComment = typeof a === 'number' ? undefined : a.errorComment?.slice(0, 64);

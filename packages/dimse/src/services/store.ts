@@ -2,16 +2,17 @@ import type { FileHandle } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import type { Association, NegotiatedContext, ProposedContext } from '@dimse-rx/association';
 import { defer, map, Observable, Subject, type Subscription } from 'rxjs';
-import { type DataSource, dimse, type RecyclingDataSource } from '../channel.js';
-import { CommandField, Priority } from '../command/fields.js';
-import { type DimseStatus, dimseStatus } from '../command/status.js';
+import type { DataSource, RecyclingDataSource } from '../channel.js';
+import { Requests } from '../command/builders.js';
+import { Priority } from '../command/fields.js';
+import type { DimseStatus } from '../command/status.js';
 import { encodeDataset, type NaturalizedDataset } from '../dataset/codec.js';
 import { inspectDicomBytes, openDicomFile } from '../dataset/dicom-file.js';
 import { describeUid } from '../dataset/sop-classes.js';
 import { createTranscoder } from '../dataset/transcode/index.js';
 import { isUncompressed, TransferSyntax, transferSyntaxProperties, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dataset/transfer-syntax.js';
+import { invoke, NoPresentationContextError } from '../operation/invoke.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
-import { NoPresentationContextError } from './echo.js';
 
 /** What `store()` sends: a Part 10 file by path, Part 10 bytes, or a naturalized data set. */
 export type StoreInput =
@@ -359,44 +360,38 @@ function transfer(association: Association, prepared: Prepared, options: StoreOp
   const dataSet: DataSource =
     direct ?? (converted ? pipeline(source!, createTranscoder(prepared.sourceSyntax, context.transferSyntax), () => {}) : source!);
   let reported = 0;
-  const request = dimse(association)
-    .request(
-      context.id,
-      {
-        commandField: CommandField.CStoreRq,
-        affectedSopClassUid: prepared.sopClassUid,
-        affectedSopInstanceUid: prepared.sopInstanceUid,
-        priority: options.priority ?? Priority.Medium,
-        ...(options.moveOriginatorAeTitle === undefined ? {} : { moveOriginatorApplicationEntityTitle: options.moveOriginatorAeTitle }),
-        ...(options.moveOriginatorMessageId === undefined ? {} : { moveOriginatorMessageId: options.moveOriginatorMessageId }),
+  const request = invoke(
+    association,
+    Requests.cStore({
+      affectedSopClassUid: prepared.sopClassUid,
+      affectedSopInstanceUid: prepared.sopInstanceUid,
+      priority: options.priority ?? Priority.Medium,
+      ...(options.moveOriginatorAeTitle === undefined ? {} : { moveOriginatorApplicationEntityTitle: options.moveOriginatorAeTitle }),
+      ...(options.moveOriginatorMessageId === undefined ? {} : { moveOriginatorMessageId: options.moveOriginatorMessageId }),
+    }),
+    {
+      presentationContextId: context.id,
+      dataSet,
+      onProgress: ({ bytes }) => {
+        const bytesSent = converted ? read : bytes;
+        if (bytesSent === reported) return;
+        reported = bytesSent;
+        progress.next({ type: 'progress', bytesSent, totalBytes: prepared.totalBytes });
       },
-      {
-        dataSet,
-        onProgress: ({ bytes }) => {
-          const bytesSent = converted ? read : bytes;
-          if (bytesSent === reported) return;
-          reported = bytesSent;
-          progress.next({ type: 'progress', bytesSent, totalBytes: prepared.totalBytes });
-        },
-      },
-    )
-    .pipe(
-      map(
-        ({ command }): StoreEvent => ({
-          type: 'response',
-          status: dimseStatus(command.status ?? 0, {
-            errorComment: command.errorComment,
-            offendingElement: command.offendingElement,
-            errorId: command.errorId,
-          }),
-          sopClassUid: prepared.sopClassUid,
-          sopInstanceUid: prepared.sopInstanceUid,
-          transferSyntaxUid: context.transferSyntax,
-          converted,
-          warnings: prepared.warnings,
-        }),
-      ),
-    );
+    },
+  ).pipe(
+    map(
+      ({ status }): StoreEvent => ({
+        type: 'response',
+        status,
+        sopClassUid: prepared.sopClassUid,
+        sopInstanceUid: prepared.sopInstanceUid,
+        transferSyntaxUid: context.transferSyntax,
+        converted,
+        warnings: prepared.warnings,
+      }),
+    ),
+  );
   return new Observable<StoreEvent>((subscriber) => {
     const p = progress.subscribe(subscriber);
     const r = request.subscribe({
