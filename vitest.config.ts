@@ -17,5 +17,7 @@ export default defineConfig({
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    // Memory checks collect garbage before they measure (globalThis.gc).
+    execArgv: ['--expose-gc'],
   },
 });

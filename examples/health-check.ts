@@ -7,14 +7,8 @@
  */
 
 import { pathToFileURL } from 'node:url';
-import {
-  AssociationAbortedError,
-  AssociationRejectedError,
-  AssociationTimeoutError,
-  ConnectionError,
-  withAssociation,
-} from '@dimse-rx/association';
-import { echo, NoPresentationContextError, VERIFICATION_SOP_CLASS } from '@dimse-rx/dimse';
+import { AssociationAbortedError, AssociationRejectedError, AssociationTimeoutError, ConnectionError } from '@dimse-rx/association';
+import { echo, NoPresentationContextError, VERIFICATION_SOP_CLASS, withAssociation } from '@dimse-rx/dimse';
 import { catchError, exhaustMap, map, type Observable, of, retry, TimeoutError, take, timeout, timer } from 'rxjs';
 
 export interface Target {

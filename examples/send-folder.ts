@@ -9,8 +9,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { withAssociation } from '@dimse-rx/association';
-import { type DicomFileHeader, readDicomFileHeaderSync, storageContexts, storeAll } from '@dimse-rx/dimse';
+import { type DicomFileHeader, readDicomFileHeaderSync, storageContexts, storeAll, withAssociation } from '@dimse-rx/dimse';
 import { defer, from, lastValueFrom, mergeMap, type Observable, retry, tap } from 'rxjs';
 
 export interface SendOptions {

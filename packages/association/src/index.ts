@@ -3,7 +3,7 @@
  * pure reducer, transports for node:net and node:tls, negotiation, and the Observable API:
  * `associate()`, `withAssociation()` and `serve()`.
  */
-export { associate, withAssociation } from './associate.js';
+export { type AssociateInternals, associate, withAssociation } from './associate.js';
 export { Association } from './association.js';
 export {
   AssociationAbortedError,
@@ -31,8 +31,8 @@ export {
   type UserIdentityDecision,
 } from './options.js';
 export { DEFAULT_TIMEOUTS, type MachineOptions, type Timeouts, UlMachine } from './runtime/machine.js';
-export { type Listening, serve } from './serve.js';
+export { type Listening, type ServeInternals, serve } from './serve.js';
 export { connectTransport } from './transport/connect.js';
-export { FakeTransport } from './transport/fake.js';
+export { FakeTransport, linkedTransports } from './transport/fake.js';
 export { socketTransport } from './transport/socket.js';
 export type { Transport } from './transport/transport.js';

@@ -22,11 +22,18 @@ import { negotiationOf } from './negotiation/outcome.js';
 import { checkMaxPduLength, DEFAULT_MAX_PDU_LENGTH, type ServeOptions } from './options.js';
 import { DEFAULT_TIMEOUTS, UlMachine } from './runtime/machine.js';
 import { socketTransport } from './transport/socket.js';
+import type { Transport } from './transport/transport.js';
 
 /** Where a server listens, reported once it does. */
 export interface Listening {
   readonly host: string;
   readonly port: number;
+}
+
+/** Options of `serve()` for tests and in-process peers: where connections come from instead of a listening socket. */
+export interface ServeInternals {
+  /** Each transport emitted is a connection to accept; no socket is listened on. */
+  readonly transports?: Observable<Transport>;
 }
 
 /**
@@ -35,7 +42,10 @@ export interface Listening {
  * the default, or abort). Associations that the policy rejects get A-ASSOCIATE-RJ and are not
  * emitted. `onListening` reports the port, which matters when port 0 asked for a free one.
  */
-export function serve(options: ServeOptions & { readonly onListening?: (listening: Listening) => void }): Observable<Association> {
+export function serve(
+  options: ServeOptions & { readonly onListening?: (listening: Listening) => void },
+  internals: ServeInternals = {},
+): Observable<Association> {
   return new Observable<Association>((subscriber) => {
     const host = options.host ?? '127.0.0.1';
     const maxPduLength = options.maxPduLength ?? DEFAULT_MAX_PDU_LENGTH;
@@ -48,8 +58,7 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
     const subscriptions = new Set<Subscription>();
     const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
 
-    const onConnection = (socket: Socket) => {
-      const transport = socketTransport(socket);
+    const onConnection = (transport: Transport) => {
       const machine = new UlMachine({
         role: 'acceptor',
         maxPduLength,
@@ -135,7 +144,23 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
       machine.acceptTransport(transport);
     };
 
-    const server: Server = options.tls ? createTlsServer(options.tls, onConnection) : createNetServer(onConnection);
+    const stopMachines = () => {
+      for (const s of subscriptions) s.unsubscribe();
+      for (const machine of open) {
+        if (options.onStop !== 'abort' && machine.allows('Evt11')) machine.primitive({ type: 'Evt11' });
+        else if (machine.allows('Evt15')) machine.primitive({ type: 'Evt15' });
+        else machine.destroy();
+      }
+    };
+    if (internals.transports) {
+      const connections = internals.transports.subscribe({ next: onConnection, error: (error) => subscriber.error(error) });
+      return () => {
+        connections.unsubscribe();
+        stopMachines();
+      };
+    }
+    const onSocket = (socket: Socket) => onConnection(socketTransport(socket));
+    const server: Server = options.tls ? createTlsServer(options.tls, onSocket) : createNetServer(onSocket);
     server.on('error', (error) => subscriber.error(error));
     server.listen(options.port ?? 0, host, () => {
       const address = server.address();
@@ -146,12 +171,7 @@ export function serve(options: ServeOptions & { readonly onListening?: (listenin
 
     return () => {
       server.close();
-      for (const s of subscriptions) s.unsubscribe();
-      for (const machine of open) {
-        if (options.onStop !== 'abort' && machine.allows('Evt11')) machine.primitive({ type: 'Evt11' });
-        else if (machine.allows('Evt15')) machine.primitive({ type: 'Evt15' });
-        else machine.destroy();
-      }
+      stopMachines();
     };
   });
 }

@@ -1,8 +1,9 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Association, associate, type Listening } from '@dimse-rx/association';
+import type { Association, Listening } from '@dimse-rx/association';
 import {
+  associate,
   echo,
   encodeDataset,
   encodeFileMetaInformation,

@@ -98,6 +98,7 @@ export {
   type OperationStateName,
   operationReducer,
 } from './operation/reducer.js';
+export { associate, withAssociation } from './services/associate.js';
 export { echo } from './services/echo.js';
 export { type FileSinkOptions, fileSink } from './services/file-sink.js';
 export { type ScpOptions, type Service, scp } from './services/scp.js';

@@ -1,14 +1,19 @@
 import {
+  COMMANDS,
   type Command,
   CommandError,
   CommandField,
   commandName,
+  commandSpec,
   decodeCommand,
   encodeCommand,
   FindStatus,
+  Requests,
+  Responses,
   RetrieveStatus,
   Status,
   StoreStatus,
+  sopClassOf,
   statusKind,
   statusMeaning,
 } from '@dimse-rx/dimse';
@@ -441,5 +446,75 @@ describe('status meanings', () => {
     expect(statusMeaning(StoreStatus.CoercionOfDataElements, 'C-STORE')).not.toBe(
       statusMeaning(RetrieveStatus.SubOperationsCompleteWithFailures, 'C-MOVE'),
     );
+  });
+});
+
+describe('the command table', () => {
+  it('has one row per DIMSE command of PS3.7, requests paired with their responses', () => {
+    expect(COMMANDS).toHaveLength(23);
+    expect(new Set(COMMANDS.map((row) => row.field)).size).toBe(23);
+    for (const row of COMMANDS.filter((r) => r.kind === 'request' && r.response !== undefined)) {
+      const response = commandSpec(row.response)!;
+      expect(response).toMatchObject({ kind: 'response', service: row.service, name: `${row.service}-RSP` });
+      expect(response.field).toBe(row.field | 0x8000);
+    }
+    expect(COMMANDS.filter((r) => r.cancelable).map((r) => r.name)).toEqual(['C-FIND-RQ', 'C-GET-RQ', 'C-MOVE-RQ']);
+    expect(commandName(CommandField.NEventReportRsp)).toBe('N-EVENT-REPORT-RSP');
+  });
+
+  it('names the SOP class by the UID each request uses, and the status for "not supported" by family', () => {
+    const requests = COMMANDS.filter((r) => r.kind === 'request' && r.field !== CommandField.CCancelRq);
+    expect(Object.fromEntries(requests.map((r) => [r.name, [r.sopClass, r.notSupported.toString(16)]]))).toEqual({
+      'C-STORE-RQ': ['affectedSopClassUid', '122'],
+      'C-FIND-RQ': ['affectedSopClassUid', '122'],
+      'C-GET-RQ': ['affectedSopClassUid', '122'],
+      'C-MOVE-RQ': ['affectedSopClassUid', '122'],
+      'C-ECHO-RQ': ['affectedSopClassUid', '122'],
+      'N-EVENT-REPORT-RQ': ['affectedSopClassUid', '118'],
+      'N-GET-RQ': ['requestedSopClassUid', '118'],
+      'N-SET-RQ': ['requestedSopClassUid', '118'],
+      'N-ACTION-RQ': ['requestedSopClassUid', '118'],
+      'N-CREATE-RQ': ['affectedSopClassUid', '118'],
+      'N-DELETE-RQ': ['requestedSopClassUid', '118'],
+    });
+    expect(sopClassOf({ commandField: CommandField.NGetRq, requestedSopClassUid: '1.2', affectedSopClassUid: '9.9' })).toBe('1.2');
+    expect(commandSpec(CommandField.CStoreRq)!.handlerFailure).toBe(StoreStatus.OutOfResources);
+    expect(commandSpec(CommandField.CFindRq)!.handlerFailure).toBe(FindStatus.UnableToProcess);
+    expect(commandSpec(CommandField.NActionRq)!.handlerFailure).toBe(Status.ProcessingFailure);
+  });
+
+  it('drives the codec: a data set where the table forbids one, or none where it requires one, is refused', () => {
+    for (const row of COMMANDS) {
+      const fields = Object.fromEntries(row.required.map((f) => [f, f.endsWith('Uid') || f === 'moveDestination' ? '1.2' : 1]));
+      const bytes = (dataSetType: number) =>
+        encodeCommand({ ...fields, commandField: row.field, commandDataSetType: dataSetType } as Command);
+      if (row.dataSet === 'required') expect(() => decodeCommand(bytes(0x0101))).toThrow(/needs a data set/);
+      else expect(decodeCommand(bytes(0x0101)).commandField).toBe(row.field);
+      if (row.dataSet === 'forbidden') expect(() => decodeCommand(bytes(1))).toThrow(/cannot have a data set/);
+      else expect(decodeCommand(bytes(1)).commandField).toBe(row.field);
+      if (row.required.length > 0)
+        expect(() => decodeCommand(encodeCommand({ commandField: row.field, commandDataSetType: 0x0101 }))).toThrow(/lacks/);
+    }
+  });
+
+  it('builds requests and responses with what their rows require', () => {
+    expect(Requests.cMove({ affectedSopClassUid: '1.2', moveDestination: 'ARCHIVE' })).toEqual({
+      commandField: CommandField.CMoveRq,
+      affectedSopClassUid: '1.2',
+      moveDestination: 'ARCHIVE',
+      priority: 0,
+    });
+    // @ts-expect-error: a C-MOVE-RQ cannot be built without its Move Destination.
+    Requests.cMove({ affectedSopClassUid: '1.2' });
+    expect(Requests.cEcho()).toEqual({ commandField: CommandField.CEchoRq, affectedSopClassUid: '1.2.840.10008.1.1' });
+    expect(Responses.cGet(0xff00, { remaining: 3, completed: 1, failed: 0, warning: 2 })).toEqual({
+      status: 0xff00,
+      fields: {
+        numberOfRemainingSuboperations: 3,
+        numberOfCompletedSuboperations: 1,
+        numberOfFailedSuboperations: 0,
+        numberOfWarningSuboperations: 2,
+      },
+    });
   });
 });

@@ -1,5 +1,5 @@
-import { type Association, associate } from '@dimse-rx/association';
-import { echo, VERIFICATION_SOP_CLASS } from '@dimse-rx/dimse';
+import type { Association } from '@dimse-rx/association';
+import { associate, echo, VERIFICATION_SOP_CLASS } from '@dimse-rx/dimse';
 import { firstValueFrom, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, describeError, letGo, type Output } from './common.js';

@@ -6,10 +6,10 @@ import {
   type AssociateOptions,
   type Association,
   AssociationRejectedError,
-  associate,
   NoPresentationContextAcceptedError,
 } from '@dimse-rx/association';
 import {
+  associate,
   isUncompressed,
   Part10Error,
   readDicomFileHeaderSync,

@@ -1,4 +1,4 @@
-import { type Association, type Listening, type ServeOptions, serve } from '@dimse-rx/association';
+import { type Association, type Listening, type ServeInternals, type ServeOptions, serve } from '@dimse-rx/association';
 import { map, type Observable } from 'rxjs';
 import { dimse, type HandleOptions, type RequestHandler, type SopClassSelector } from '../channel.js';
 import { CommandField } from '../command/fields.js';
@@ -26,8 +26,8 @@ export interface ScpOptions extends ServeOptions {
  * (before anything it receives is read), C-ECHO answered on those that accepted Verification,
  * C-STORE given to `store`, the other services registered. Emits each association.
  */
-export function scp(options: ScpOptions): Observable<Association> {
-  return serve(options).pipe(
+export function scp(options: ScpOptions, internals: ServeInternals = {}): Observable<Association> {
+  return serve(options, internals).pipe(
     map((association) => {
       const channel = dimse(association);
       if (options.store) channel.handle(CommandField.CStoreRq, '*', storageRequestHandler(options.store));
