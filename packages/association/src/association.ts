@@ -96,8 +96,13 @@ export class Association {
 
   /** The presentation contexts the peer accepted. */
   get acceptedContexts(): readonly (NegotiatedContext & { readonly transferSyntax: string })[] {
-    return this.negotiation.presentationContexts.filter((pc): pc is NegotiatedContext & { transferSyntax: string } => pc.accepted);
+    // Fixed once negotiated: computed once, not per request.
+    this.#accepted ??= Object.freeze(
+      this.negotiation.presentationContexts.filter((pc): pc is NegotiatedContext & { transferSyntax: string } => pc.accepted),
+    );
+    return this.#accepted;
   }
+  #accepted: readonly (NegotiatedContext & { readonly transferSyntax: string })[] | undefined;
 
   /**
    * The largest PDV value that fits one P-DATA-TF the peer accepts: its maximum length less the

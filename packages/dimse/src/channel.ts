@@ -85,6 +85,21 @@ export interface Registration {
   remove(): void;
 }
 
+/** A request as its handler gets it. */
+class Incoming implements IncomingRequest {
+  cancelled = false;
+  ownFinal: (() => ResponseSpec) | undefined = undefined;
+  constructor(
+    readonly message: DimseMessage,
+    readonly association: Association,
+    readonly presentationContext: NegotiatedContext & { readonly transferSyntax: string },
+    readonly sopClassUid: string | undefined,
+  ) {}
+  onCancel(final: () => ResponseSpec): void {
+    this.ownFinal = final;
+  }
+}
+
 /** How a request being performed is stopped: a cancel (with the handler's own final, if any) or its time limit. */
 interface Performance {
   readonly cancelled: () => void;
@@ -217,6 +232,8 @@ export class DimseChannel {
   #held: (() => void) | undefined;
   #nextMessageId = 1;
   #sending: Promise<void> = Promise.resolve();
+  /** Messages whose sending has not settled yet. */
+  #unsent = 0;
   #ended: Error | undefined;
 
   constructor(association: Association) {
@@ -478,7 +495,7 @@ export class DimseChannel {
       onCommandWritten?: () => void;
     },
   ): Promise<void> {
-    const turn = this.#sending.then(async () => {
+    const body = async () => {
       if (this.#ended) throw this.#ended;
       if (log.enabled)
         log(
@@ -542,8 +559,16 @@ export class DimseChannel {
         }
         throw error;
       }
-    });
-    this.#sending = turn.catch(() => undefined);
+    };
+    // Nothing being sent: this message starts now, its first PDUs written before this returns;
+    // else it waits for the messages before it, whole (never interleaved).
+    const turn = this.#unsent === 0 ? body() : this.#sending.then(body);
+    this.#unsent++;
+    const settled = turn.then(
+      () => void this.#unsent--,
+      () => void this.#unsent--,
+    );
+    this.#sending = settled;
     return turn;
   }
 
@@ -695,25 +720,12 @@ export class DimseChannel {
       this.#answerOnceRead(message, row.notSupported, errorComment, performed);
       return;
     }
-    let cancelled = false;
-    let ownFinal: (() => ResponseSpec) | undefined;
-    const request: IncomingRequest = {
-      message,
-      association: this.association,
-      presentationContext: context,
-      sopClassUid,
-      get cancelled() {
-        return cancelled;
-      },
-      onCancel: (final) => {
-        ownFinal = final;
-      },
-    };
+    const request = new Incoming(message, this.association, context, sopClassUid);
     /** What a cancel is answered: the handler's own final, or 0xFE00 alone. */
     const cancelResponse = (): ResponseSpec => {
-      if (!ownFinal) return { status: Status.Cancel };
+      if (!request.ownFinal) return { status: Status.Cancel };
       try {
-        return ownFinal();
+        return request.ownFinal();
       } catch (error) {
         return failureResponse(command.commandField, error);
       }
@@ -727,7 +739,7 @@ export class DimseChannel {
     }
     const stop: Performance = {
       cancelled: () => {
-        cancelled = true;
+        request.cancelled = true;
       },
       cancelResponse,
     };

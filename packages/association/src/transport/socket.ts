@@ -26,6 +26,9 @@ function inWords(error: NodeJS.ErrnoException): string {
   }
 }
 
+/** Bytes of a PDU below which its parts are joined and written at once rather than corked. */
+const SMALL_PDU = 1024;
+
 /** How long a closed transport waits for the peer's side of the close before it lets go. */
 const CLOSE_GRACE_MS = 2_000;
 
@@ -107,6 +110,17 @@ export function socketTransport(socket: Socket): Transport {
         socket.write(bytes, done);
         holdUntilDrained();
         return;
+      }
+      // A small PDU (a command, a response) outside a batch: its parts copied into one buffer and
+      // written at once, cheaper than corking until the next tick for one writev.
+      if (!corked && bytes.length <= 3) {
+        let length = 0;
+        for (const part of bytes) length += part.length;
+        if (length <= SMALL_PDU) {
+          socket.write(bytes.length === 1 ? bytes[0]! : Buffer.concat(bytes as Uint8Array[], length), done);
+          holdUntilDrained();
+          return;
+        }
       }
       // The writes of one tick go out together in one writev (cork until the next tick): the
       // PDUs of a data set chunk cost one system call and no copy of their values.

@@ -62,6 +62,7 @@ const FIELDS: readonly (readonly [FieldName, number, Vr])[] = [
   ['moveOriginatorMessageId', CommandTag.MoveOriginatorMessageId, 'US'],
 ];
 const BY_TAG = new Map(FIELDS.map(([name, tag, vr]) => [tag, [name, vr] as const]));
+const BY_NAME: ReadonlyMap<string, readonly [FieldName, number, Vr]> = new Map(FIELDS.map((field) => [field[0], field]));
 
 /** A command set that cannot be read or lacks what its message type requires. */
 export class CommandError extends Error {
@@ -80,57 +81,81 @@ export class CommandError extends Error {
   }
 }
 
-/** Value bytes of one field in Implicit VR Little Endian, padded to even length (PS3.5 6.2). */
-function encodeValue(vr: Vr, value: unknown, name: string): Buffer {
+/** Length of one field's value in Implicit VR Little Endian, padded to even length (PS3.5 6.2). */
+function valueLength(vr: Vr, value: unknown, name: string): number {
   switch (vr) {
     case 'US': {
       const n = value as number;
       if (!Number.isInteger(n) || n < 0 || n > 0xffff) throw new RangeError(`${name} must be an integer 0..65535, got ${n}`);
-      const b = Buffer.alloc(2);
-      b.writeUInt16LE(n);
-      return b;
+      return 2;
     }
+    case 'AT':
+      return 4 * (value as readonly number[]).length;
+    default: {
+      // Latin-1: one byte per character.
+      const length = (value as string).length;
+      return length + (length % 2);
+    }
+  }
+}
+
+/** Writes one field's value at `o`; returns the offset after it. */
+function writeValue(out: Buffer, o: number, vr: Vr, value: unknown, length: number): number {
+  switch (vr) {
+    case 'US':
+      out.writeUInt16LE(value as number, o);
+      return o + 2;
     case 'AT': {
-      const tags = value as readonly number[];
-      const b = Buffer.alloc(4 * tags.length);
-      tags.forEach((tag, i) => {
-        b.writeUInt16LE(tag >>> 16, 4 * i);
-        b.writeUInt16LE(tag & 0xffff, 4 * i + 2);
-      });
-      return b;
+      for (const tag of value as readonly number[]) {
+        out.writeUInt16LE(tag >>> 16, o);
+        out.writeUInt16LE(tag & 0xffff, o + 2);
+        o += 4;
+      }
+      return o;
     }
-    case 'UI':
-    case 'AE':
-    case 'LO': {
-      const text = value as string;
-      const pad = vr === 'UI' ? '\0' : ' ';
-      return Buffer.from(text.length % 2 === 0 ? text : text + pad, 'latin1');
+    default: {
+      const written = out.write(value as string, o, 'latin1');
+      // UIDs are padded with NUL, the other texts with a space.
+      if (written < length) out[o + written] = vr === 'UI' ? 0x00 : 0x20;
+      return o + length;
     }
   }
 }
 
 /**
  * Encodes a command set in Implicit VR Little Endian, the only encoding of commands
- * (PS3.7 6.3.1), led by its Command Group Length (0000,0000).
+ * (PS3.7 6.3.1), led by its Command Group Length (0000,0000). One buffer, sized first.
  */
 export function encodeCommand(command: Command): Buffer {
-  const parts: Buffer[] = [];
-  let length = 0;
-  for (const [name, tag, vr] of FIELDS) {
-    const value = command[name];
-    if (value === undefined) continue;
-    const bytes = encodeValue(vr, value, name);
-    const header = Buffer.alloc(8);
-    header.writeUInt16LE(0x0000, 0);
-    header.writeUInt16LE(tag & 0xffff, 2);
-    header.writeUInt32LE(bytes.length, 4);
-    parts.push(header, bytes);
-    length += 8 + bytes.length;
+  // The command's own fields (a handful), put in tag order: cheaper than asking for all 23.
+  const present: (readonly [FieldName, number, Vr])[] = [];
+  for (const name in command) {
+    const field = BY_NAME.get(name);
+    if (field !== undefined && command[name as FieldName] !== undefined) present.push(field);
   }
-  const groupLength = Buffer.alloc(12);
-  groupLength.writeUInt32LE(4, 4);
-  groupLength.writeUInt32LE(length, 8);
-  return Buffer.concat([groupLength, ...parts], 12 + length);
+  present.sort((x, y) => x[1] - y[1]);
+  const lengths = new Array<number>(present.length);
+  let length = 0;
+  for (let i = 0; i < present.length; i++) {
+    const [name, , vr] = present[i]!;
+    const n = valueLength(vr, command[name], name);
+    lengths[i] = n;
+    length += 8 + n;
+  }
+  const out = Buffer.allocUnsafe(12 + length);
+  out.writeUInt32LE(0x00000000, 0);
+  out.writeUInt32LE(4, 4);
+  out.writeUInt32LE(length, 8);
+  let o = 12;
+  for (let i = 0; i < present.length; i++) {
+    const [name, tag, vr] = present[i]!;
+    const n = lengths[i]!;
+    out.writeUInt16LE(0x0000, o);
+    out.writeUInt16LE(tag & 0xffff, o + 2);
+    out.writeUInt32LE(n, o + 4);
+    o = writeValue(out, o + 8, vr, command[name], n);
+  }
+  return out;
 }
 
 const text = (b: Uint8Array, start: number, end: number) =>

@@ -151,12 +151,13 @@ export function dimseStatus(
   details: { errorComment?: string | undefined; offendingElement?: readonly number[] | undefined; errorId?: number | undefined } = {},
   service?: DimseService,
 ): DimseStatus {
-  return {
+  const status: { -readonly [K in keyof DimseStatus]: DimseStatus[K] } = {
     code,
     kind: statusKind(code),
     meaning: statusMeaning(code, service),
-    ...(details.errorComment === undefined ? {} : { errorComment: details.errorComment }),
-    ...(details.offendingElement === undefined ? {} : { offendingElement: details.offendingElement }),
-    ...(details.errorId === undefined ? {} : { errorId: details.errorId }),
   };
+  if (details.errorComment !== undefined) status.errorComment = details.errorComment;
+  if (details.offendingElement !== undefined) status.offendingElement = details.offendingElement;
+  if (details.errorId !== undefined) status.errorId = details.errorId;
+  return status;
 }
