@@ -19,6 +19,7 @@ import {
   RoleNotNegotiatedError,
   Status,
   StoreStatus,
+  storeAll,
 } from '@dimse-rx/dimse';
 import { firstValueFrom, lastValueFrom, map, of, take, timer, toArray } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -177,6 +178,47 @@ describe('the asynchronous operations window', () => {
     expect(unlimited.sentByRequestor.filter((c) => c.commandField === CommandField.CEchoRq)).toHaveLength(40);
     await vi.advanceTimersByTimeAsync(1_000);
     expect(unlimited.sentByAcceptor.filter((c) => c.commandField === CommandField.CEchoRsp)).toHaveLength(40);
+  });
+});
+
+describe('storeAll() within the window', () => {
+  it('keeps up to the negotiated 3 C-STOREs outstanding, and all are stored in order', async () => {
+    let running = 0;
+    let most = 0;
+    const seen: string[] = [];
+    const p = await linked({
+      contexts: [{ abstractSyntax: CT, transferSyntaxes: [ILE] }],
+      acceptor: { asynchronousOperationsWindow: { maxOperationsInvoked: 3, maxOperationsPerformed: 3 } },
+      requestor: { asynchronousOperationsWindow: { maxOperationsInvoked: 3, maxOperationsPerformed: 3 } },
+      services: [
+        {
+          command: CommandField.CStoreRq,
+          sopClasses: CT,
+          handler: ({ message }) => {
+            running++;
+            most = Math.max(most, running);
+            seen.push(message.command.affectedSopInstanceUid!);
+            message.dataSet?.discard();
+            return timer(100).pipe(
+              map(() => {
+                running--;
+                return { status: Status.Success };
+              }),
+            );
+          },
+        },
+      ],
+    });
+    const inputs = Array.from({ length: 8 }, (_, i) => ({
+      dataset: { SOPClassUID: CT, SOPInstanceUID: `1.2.3.${i}`, PatientName: 'WINDOW^TEST', _meta: {} },
+    }));
+    const responses: number[] = [];
+    const done = lastValueFrom(storeAll(p.requestor, inputs as never).pipe(toArray()));
+    for (let t = 0; t < 10; t++) await vi.advanceTimersByTimeAsync(100);
+    for (const event of await done) if (event.type === 'response') responses.push(event.index);
+    expect(most).toBe(3);
+    expect(seen).toEqual(inputs.map((input) => input.dataset.SOPInstanceUID));
+    expect(responses).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
   });
 });
 
