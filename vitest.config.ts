@@ -8,6 +8,8 @@ export default defineConfig({
   resolve: {
     alias: {
       '@dimse-rx/pdu': src('pdu'),
+      '@dimse-rx/dataset/sample': fileURLToPath(new URL('./packages/dataset/src/sample-study.ts', import.meta.url)),
+      '@dimse-rx/dataset': src('dataset'),
       '@dimse-rx/association': src('association'),
       '@dimse-rx/dimse': src('dimse'),
       '@dimse-rx/cli': src('cli'),

@@ -8,7 +8,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generateSampleStudy, readDicomFileHeaderSync, Status, type StorageHandler } from '@dimse-rx/dimse';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
+import { readDicomFileHeaderSync, Status, type StorageHandler } from '@dimse-rx/dimse';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { answering, startScp as startLibraryScp, writeStudy as writeStudyFiles } from '../packages/cli/test/support.js';
 

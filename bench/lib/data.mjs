@@ -4,7 +4,8 @@
 // pattern, so that a 1 GiB file never has to be held in memory.
 import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { encodeDataset, encodeFileMetaInformation, generateSampleStudy, TransferSyntax } from '../../packages/dimse/dist/index.js';
+import { generateSampleStudy } from '../../packages/dataset/dist/sample-study.js';
+import { encodeDataset, encodeFileMetaInformation, TransferSyntax } from '../../packages/dimse/dist/index.js';
 
 /** CT Image Storage (PS3.4 B.5), for the single-frame images. */
 export const CT_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.2';

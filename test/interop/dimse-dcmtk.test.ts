@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { type AssociateOptions, IMPLEMENTATION_CLASS_UID, withAssociation } from '@dimse-rx/association';
 import { main } from '@dimse-rx/cli';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
 import {
   echo,
   fileSink,
-  generateSampleStudy,
   type NaturalizedDataset,
   readPart10Header,
   type StoreEvent,

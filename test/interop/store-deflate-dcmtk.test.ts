@@ -15,10 +15,10 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { type AssociateOptions, withAssociation } from '@dimse-rx/association';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
 import {
   encodeDataset,
   encodeFileMetaInformation,
-  generateSampleStudy,
   type NaturalizedDataset,
   readPart10Header,
   type StoreAllEvent,

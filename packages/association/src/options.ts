@@ -6,12 +6,11 @@ import type {
   SopClassExtendedNegotiation,
   UserIdentityRq,
 } from '@dimse-rx/pdu';
+import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/pdu';
 import type { ObservableInput } from 'rxjs';
 import type { Timeouts } from './runtime/machine.js';
 
-/** dimse-rx's implementation class UID (a UUID-derived UID, PS3.5 B.2) and version name. */
-export const IMPLEMENTATION_CLASS_UID = '2.25.196637866093754276687749664541835802356';
-export const IMPLEMENTATION_VERSION_NAME = 'DIMSE_RX_010';
+export { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME };
 
 /** The Maximum Length this side announces by default: DCMTK's and most peers' value. */
 export const DEFAULT_MAX_PDU_LENGTH = 16384;

@@ -2,13 +2,13 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Association, Listening } from '@dimse-rx/association';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
 import {
   associate,
   echo,
   encodeDataset,
   encodeFileMetaInformation,
   fileSink,
-  generateSampleStudy,
   parsePart10Header,
   type StoreEvent,
   scp,

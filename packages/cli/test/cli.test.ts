@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeDataset, encodeFileMetaInformation, generateSampleStudy, parsePart10Header, TransferSyntax } from '@dimse-rx/dimse';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
+import { encodeDataset, encodeFileMetaInformation, parsePart10Header, TransferSyntax } from '@dimse-rx/dimse';
 import { decodePdu, encodePdu } from '@dimse-rx/pdu';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { acceptAll } from '../../association/test/support.js';

@@ -2,10 +2,10 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Association } from '@dimse-rx/association';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
 import {
   encodeDataset,
   encodeFileMetaInformation,
-  generateSampleStudy,
   type NaturalizedDataset,
   type StorageHandler,
   scp,

@@ -2,6 +2,8 @@
  * @dimse-rx/dimse: DICOM message exchange (PS3.7) over dimse-rx associations: command sets,
  * fragmentation and reassembly, the data set codec, and the services.
  */
+// The data set layer, re-exported: transfer syntaxes, UIDs, Part 10, the codec, the streaming reader.
+export * from '@dimse-rx/dataset';
 export {
   CancelGraceExpiredError,
   type Cancellation,
@@ -38,43 +40,6 @@ export {
   statusMeaning,
 } from './command/status.js';
 export { COMMANDS, type CommandSpec, commandName, commandSpec, type DataSetRule, sopClassOf } from './command/table.js';
-export { DatasetCodecError, decodeDataset, encodeDataset, type NaturalizedDataset } from './dataset/codec.js';
-export {
-  type DicomFileHeader,
-  inspectDicomBytes,
-  type OpenDicomFile,
-  openDicomFile,
-  readDicomFileHeader,
-  readDicomFileHeaderSync,
-} from './dataset/dicom-file.js';
-export { type DataSetHead, DataSetHeadError, DataSetHeadReader, readDataSetHead, tagOf } from './dataset/head.js';
-export {
-  encodeFileMetaInformation,
-  type FileMetaInformation,
-  Part10Error,
-  type Part10Header,
-  parsePart10Header,
-  readPart10Header,
-  readPart10HeaderSync,
-} from './dataset/part10.js';
-export { generateSampleStudy } from './dataset/sample-study.js';
-export {
-  describeUid,
-  isStorageSopClass,
-  STORAGE_SOP_CLASSES,
-  type StorageSopClass,
-  sopClassName,
-  storageSopClass,
-  transferSyntaxName,
-} from './dataset/sop-classes.js';
-export { createTranscoder, TranscodeError } from './dataset/transcode/index.js';
-export {
-  isUncompressed,
-  TransferSyntax,
-  type TransferSyntaxProperties,
-  transferSyntaxProperties,
-  UNCOMPRESSED_TRANSFER_SYNTAXES,
-} from './dataset/transfer-syntax.js';
 export { type AssembleOptions, assembleMessages, MessageAssembler, MessageAssemblyError } from './message/assemble.js';
 export { DataSetStream } from './message/data-set-stream.js';
 export { Fragmenter, fragment } from './message/fragment.js';

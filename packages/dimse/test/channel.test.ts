@@ -6,6 +6,7 @@
  * the server goes on serving its other associations.
  */
 import { type Association, AssociationAbortedError, associate, type ProposedContext, type StateName, serve } from '@dimse-rx/association';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
 import {
   assembleMessages,
   type Command,
@@ -18,7 +19,6 @@ import {
   echo,
   encodeCommand,
   fragment,
-  generateSampleStudy,
   isResponse,
   MessageAssembler,
   MessageAssemblyError,

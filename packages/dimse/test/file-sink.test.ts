@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { type Association, AssociationAbortedError, associate, type StateName } from '@dimse-rx/association';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
 import {
   CommandField,
   dimse,
@@ -17,7 +18,6 @@ import {
   encodeFileMetaInformation,
   type FileSinkOptions,
   fileSink,
-  generateSampleStudy,
   type NaturalizedDataset,
   Priority,
   parsePart10Header,

@@ -19,13 +19,13 @@ import {
   IMPLEMENTATION_VERSION_NAME,
   type ProposedContext,
 } from '@dimse-rx/association';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
 import {
   decodeDataset,
   discardSink,
   encodeDataset,
   encodeFileMetaInformation,
   fileSink,
-  generateSampleStudy,
   type NaturalizedDataset,
   NoPresentationContextError,
   parsePart10Header,

@@ -162,3 +162,7 @@ export const UserIdentityType = {
   Jwt: 5,
 } as const;
 export type UserIdentityTypeCode = 1 | 2 | 3 | 4 | 5;
+
+/** dimse-rx's implementation class UID (a UUID-derived UID, PS3.5 B.2) and version name. */
+export const IMPLEMENTATION_CLASS_UID = '2.25.196637866093754276687749664541835802356';
+export const IMPLEMENTATION_VERSION_NAME = 'DIMSE_RX_010';

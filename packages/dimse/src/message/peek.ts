@@ -1,4 +1,4 @@
-import { type DataSetHead, DataSetHeadReader } from '../dataset/head.js';
+import { type DataSetHead, DataSetHeadReader } from '@dimse-rx/dataset';
 import { DataSetStream } from './data-set-stream.js';
 
 /** What `peekHead` gives: the head once read, and the whole data set still to be read by someone else. */

@@ -1,11 +1,11 @@
 import type { Association } from '@dimse-rx/association';
+import { describeUid } from '@dimse-rx/dataset';
 import { concatMap, defer, map, type Observable, of, throwError } from 'rxjs';
 import { type DimseChannel, dimse, type RequestOptions } from '../channel.js';
 import type { RequestCommand } from '../command/builders.js';
 import type { Command } from '../command/codec.js';
 import { type DimseStatus, dimseStatus, statusKind } from '../command/status.js';
 import { commandName, commandSpec, sopClassOf } from '../command/table.js';
-import { describeUid } from '../dataset/sop-classes.js';
 import type { DataSetStream } from '../message/data-set-stream.js';
 import type { DimseMessage } from '../message/message.js';
 

@@ -2,10 +2,9 @@ import { close, closeSync, fdatasync, fsync, open, openSync, renameSync, writev,
 import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
+import { type DataSetHead, DataSetHeadReader, encodeFileMetaInformation } from '@dimse-rx/dataset';
 import { Observable } from 'rxjs';
 import { Status, StoreStatus } from '../command/status.js';
-import { type DataSetHead, DataSetHeadReader } from '../dataset/head.js';
-import { encodeFileMetaInformation } from '../dataset/part10.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
 import type { StorageHandler, StoreAnswer, StoreRequestInfo } from './store-scp.js';
 

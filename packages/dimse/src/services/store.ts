@@ -1,16 +1,23 @@
 import type { FileHandle } from 'node:fs/promises';
 import { pipeline, Readable } from 'node:stream';
 import type { Association, NegotiatedContext, ProposedContext } from '@dimse-rx/association';
+import {
+  createTranscoder,
+  describeUid,
+  encodeDataset,
+  inspectDicomBytes,
+  isUncompressed,
+  type NaturalizedDataset,
+  openDicomFile,
+  TransferSyntax,
+  transferSyntaxProperties,
+  UNCOMPRESSED_TRANSFER_SYNTAXES,
+} from '@dimse-rx/dataset';
 import { defer, map, Observable, Subject, type Subscription } from 'rxjs';
 import type { DataSource, RecyclingDataSource } from '../channel.js';
 import { Requests } from '../command/builders.js';
 import { Priority } from '../command/fields.js';
 import type { DimseStatus } from '../command/status.js';
-import { encodeDataset, type NaturalizedDataset } from '../dataset/codec.js';
-import { inspectDicomBytes, openDicomFile } from '../dataset/dicom-file.js';
-import { describeUid } from '../dataset/sop-classes.js';
-import { createTranscoder } from '../dataset/transcode/index.js';
-import { isUncompressed, TransferSyntax, transferSyntaxProperties, UNCOMPRESSED_TRANSFER_SYNTAXES } from '../dataset/transfer-syntax.js';
 import { invoke, NoPresentationContextError } from '../operation/invoke.js';
 import { giveBack, takeBuffer } from './buffer-pool.js';
 

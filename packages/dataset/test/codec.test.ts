@@ -5,8 +5,8 @@ import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { data, log } from 'dcmjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeDcmtk, runDcmtk } from '../../../test/support/dcmtk.js';
-import { DatasetCodecError, DatasetCodecErrorKind, decodeDataset, encodeDataset, type NaturalizedDataset } from '../src/dataset/codec.js';
-import { TransferSyntax } from '../src/dataset/transfer-syntax.js';
+import { DatasetCodecError, DatasetCodecErrorKind, decodeDataset, encodeDataset, type NaturalizedDataset } from '../src/codec.js';
+import { TransferSyntax } from '../src/transfer-syntax.js';
 
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 const INSTANCE = '1.2.826.0.1.3680043.10.1.1';

@@ -10,8 +10,8 @@ import {
   parsePart10Header,
   readPart10Header,
   readPart10HeaderSync,
-} from '../src/dataset/part10.js';
-import { TransferSyntax } from '../src/dataset/transfer-syntax.js';
+} from '../src/part10.js';
+import { TransferSyntax } from '../src/transfer-syntax.js';
 
 const LONG_VRS = new Set(['OB', 'OW', 'SQ', 'UN', 'UT']);
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeDcmtk, runDcmtk } from '../../../test/support/dcmtk.js';
-import { decodeDataset, encodeDataset, type NaturalizedDataset } from '../src/dataset/codec.js';
-import { CT_IMAGE_STORAGE, generateSampleStudy } from '../src/dataset/sample-study.js';
-import { TransferSyntax } from '../src/dataset/transfer-syntax.js';
+import { decodeDataset, encodeDataset, type NaturalizedDataset } from '../src/codec.js';
+import { CT_IMAGE_STORAGE, generateSampleStudy } from '../src/sample-study.js';
+import { TransferSyntax } from '../src/transfer-syntax.js';
 
 const EXPLICIT = TransferSyntax.ExplicitVrLittleEndian;
 const UUID_DERIVED_UID = /^2\.25\.(0|[1-9][0-9]{0,38})$/;

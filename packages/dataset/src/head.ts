@@ -110,6 +110,8 @@ class Walker {
   readonly #little: boolean;
   readonly #wanted: ReadonlySet<number>;
   readonly #last: number;
+  /** A top-level tag past which the walk stops, whatever was found. */
+  readonly #until: number;
   #pending: Uint8Array = new Uint8Array(0);
   #skip = 0;
   #collect: { tag: number; length: number } | undefined;
@@ -118,11 +120,12 @@ class Walker {
   #offset = 0;
   #lastTopTag = -1;
 
-  constructor(explicitVr: boolean, littleEndian: boolean, wanted: ReadonlySet<number>) {
+  constructor(explicitVr: boolean, littleEndian: boolean, wanted: ReadonlySet<number>, until = Number.POSITIVE_INFINITY) {
     this.#explicit = explicitVr;
     this.#little = littleEndian;
     this.#wanted = wanted;
     this.#last = Math.max(...wanted);
+    this.#until = until;
   }
 
   get done(): boolean {
@@ -207,7 +210,7 @@ class Walker {
           this.#fail(`element ${tagText(tag)} at byte ${this.#offset} is not in ascending order`);
           break;
         }
-        if (tag > this.#last && this.#allFound()) {
+        if ((tag > this.#last && this.#allFound()) || tag > this.#until) {
           this.head.complete = true;
           break;
         }
@@ -270,12 +273,16 @@ export class DataSetHeadReader {
   #inflated = 0;
   #gaveUp = false;
 
-  constructor(transferSyntaxUid: string, attributes: readonly (string | number)[]) {
+  /**
+   * `until`: a top-level attribute past which the walk stops even when some asked for were not
+   * found (they are then absent), so that no more of a large data set is read than needed.
+   */
+  constructor(transferSyntaxUid: string, attributes: readonly (string | number)[], until?: string | number) {
     const ts = transferSyntaxProperties(transferSyntaxUid);
     const wanted = new Set(attributes.map(tagOf));
     if (wanted.size === 0) throw new RangeError('DataSetHeadReader: no attribute asked for');
     wanted.add(TAG.SpecificCharacterSet);
-    this.#walker = new Walker(ts.explicitVr, ts.littleEndian, wanted);
+    this.#walker = new Walker(ts.explicitVr, ts.littleEndian, wanted, until === undefined ? undefined : tagOf(until));
     this.#deflated = ts.deflated;
   }
 

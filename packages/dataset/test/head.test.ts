@@ -11,7 +11,6 @@ import {
   DataSetHeadReader,
   encodeDataset,
   encodeFileMetaInformation,
-  generateSampleStudy,
   inspectDicomBytes,
   type NaturalizedDataset,
   Part10Error,
@@ -19,7 +18,8 @@ import {
   readDicomFileHeader,
   readDicomFileHeaderSync,
   TransferSyntax,
-} from '@dimse-rx/dimse';
+} from '@dimse-rx/dataset';
+import { generateSampleStudy } from '@dimse-rx/dataset/sample';
 import { afterAll, describe, expect, it } from 'vitest';
 
 const {

@@ -8,9 +8,9 @@ import { runInNewContext } from 'node:vm';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeDcmtk, runDcmtk } from '../../../test/support/dcmtk.js';
-import { encodeFileMetaInformation, parsePart10Header } from '../src/dataset/part10.js';
-import { createTranscoder, TranscodeError } from '../src/dataset/transcode/index.js';
-import { TransferSyntax } from '../src/dataset/transfer-syntax.js';
+import { encodeFileMetaInformation, parsePart10Header } from '../src/part10.js';
+import { createTranscoder, TranscodeError } from '../src/transcode/index.js';
+import { TransferSyntax } from '../src/transfer-syntax.js';
 
 const {
   ImplicitVrLittleEndian: ILE,
