@@ -8,20 +8,70 @@ import { demo } from './demo.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
-const USAGE = `dimse-rx ${pkg.version}: DICOM networking for Node.js as RxJS streams
+/** What a command gets to run. */
+interface Context {
+  readonly out: Output;
+  readonly io: Partial<Io>;
+}
 
-Usage:
-  dimse-rx echo HOST PORT [options]           C-ECHO
-  dimse-rx store HOST PORT PATH... [options]  C-STORE files and folders
-  dimse-rx storescp --port N --out DIR        a storage SCP
-  dimse-rx demo                               store a generated study to an in-process SCP
-  dimse-rx COMMAND --help                     the options of a command
-  dimse-rx --version
+/** One command of the command line: its name, the line of the overview, its usage, what it runs. */
+interface CommandSpec {
+  readonly name: string;
+  /** The synopsis and one line of description in `dimse-rx --help`. */
+  readonly synopsis: string;
+  readonly summary: string;
+  /** The full help (`dimse-rx NAME --help`); its first line is shown with usage errors. */
+  readonly usage: string;
+  readonly run: (args: readonly string[], context: Context) => Promise<number>;
+}
 
-Options take DCMTK's spellings too (-aet, -aec, +r, +tls KEY CERT). Exit codes: 0 done,
-1 failed, 2 usage error.`;
+/** Every command, in the order `--help` lists them. */
+const COMMANDS: readonly CommandSpec[] = [
+  {
+    name: 'echo',
+    synopsis: 'echo HOST PORT [options]',
+    summary: 'C-ECHO',
+    usage: ECHO_USAGE,
+    run: (args, { out }) => echoCommand(args, out),
+  },
+  {
+    name: 'store',
+    synopsis: 'store HOST PORT PATH... [options]',
+    summary: 'C-STORE files and folders',
+    usage: STORE_USAGE,
+    run: (args, { out, io }) => storeCommand(args, out, io.isTerminal ? (io.bar ?? ((text) => process.stderr.write(text))) : undefined),
+  },
+  {
+    name: 'storescp',
+    synopsis: 'storescp --port N --out DIR',
+    summary: 'a storage SCP',
+    usage: STORESCP_USAGE,
+    run: (args, { out, io }) => storescpCommand(args, out, (io.stop ?? (() => new Promise<void>(() => {})))()),
+  },
+  {
+    name: 'demo',
+    synopsis: 'demo',
+    summary: 'store a generated study to an in-process SCP',
+    usage: 'Usage: dimse-rx demo\nStarts a storage SCP in this process, stores a generated study to it and checks what arrived.',
+    run: (_args, { out }) => demo(pkg.version, out.line),
+  },
+];
 
-const COMMAND_USAGE: Readonly<Record<string, string>> = { echo: ECHO_USAGE, store: STORE_USAGE, storescp: STORESCP_USAGE };
+const USAGE = [
+  `dimse-rx ${pkg.version}: DICOM networking for Node.js as RxJS streams`,
+  '',
+  'Usage:',
+  ...[
+    ...COMMANDS.map((c) => [c.synopsis, c.summary] as const),
+    ['COMMAND --help', 'the options of a command'] as const,
+    ['--version', ''] as const,
+  ].map(([synopsis, summary]) => `  dimse-rx ${synopsis.padEnd(35)}${summary}`.trimEnd()),
+  '',
+  "Options take DCMTK's spellings too (-aet, -aec, +r, +tls KEY CERT). Exit codes: 0 done,",
+  '1 failed, 2 usage error.',
+].join('\n');
+
+const byName = (name: string | undefined) => COMMANDS.find((c) => c.name === name);
 
 /** Where the command line reads and writes; tests give their own. */
 export interface Io {
@@ -53,29 +103,22 @@ export async function main(args: readonly string[], io: Partial<Io> | ((line: st
     out.line(USAGE);
     return command === undefined ? 1 : 0;
   }
+  const spec = byName(command);
+  if (!spec) {
+    out.error(`dimse-rx: unknown command '${command}'\nTry 'dimse-rx --help' for the commands.`);
+    return 2;
+  }
   const beforeEnd = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
   if (beforeEnd.includes('--help') || beforeEnd.includes('-h')) {
-    out.line(COMMAND_USAGE[command] ?? USAGE);
+    out.line(spec.usage);
     return 0;
   }
   try {
-    switch (command) {
-      case 'demo':
-        return await demo(pkg.version, out.line);
-      case 'echo':
-        return await echoCommand(rest, out);
-      case 'store':
-        return await storeCommand(rest, out, given.isTerminal ? (given.bar ?? ((text) => process.stderr.write(text))) : undefined);
-      case 'storescp':
-        return await storescpCommand(rest, out, (given.stop ?? (() => new Promise<void>(() => {})))());
-      default:
-        out.error(`dimse-rx: unknown command '${command}'\nTry 'dimse-rx --help' for the commands.`);
-        return 2;
-    }
+    return await spec.run(rest, { out, io: given });
   } catch (error) {
     if (error instanceof UsageError) {
       // The message and the command's usage line: its full help is a --help away.
-      const usage = (COMMAND_USAGE[command] ?? USAGE).split('\n')[0];
+      const usage = spec.usage.split('\n')[0];
       out.error(`dimse-rx ${command}: ${error.message}\n${usage}\nTry 'dimse-rx ${command} --help' for the options.`);
       return 2;
     }
