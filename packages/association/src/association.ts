@@ -20,6 +20,12 @@ export class Association {
   readonly #machine: UlMachine;
   readonly negotiation: Negotiation;
   /**
+   * State the layers above keep for this association (the DIMSE channel), by a key of theirs:
+   * it lives and goes with the association, and two copies of a layer loaded in one process
+   * find the same entry under a `Symbol.for` key.
+   */
+  readonly layers = new Map<string | symbol, unknown>();
+  /**
    * P-DATA-TF PDUs received, as they arrive (values are views of the received bytes). Completes
    * at the end. What arrives before anybody subscribes is kept for the first subscriber (a peer
    * may send before the DIMSE layer is set up); past 1 MiB of it, reading pauses until then.

@@ -4,6 +4,7 @@
  * (npm test builds first).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -208,6 +209,21 @@ describe('dimse-rx storescp', () => {
     expect(await main(['store', '127.0.0.1', String(scp.port), files[0]!.path, '--username', 'bob'], c.io)).toBe(0);
     const accepted = scp.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.association === 1 && 'userIdentity' in l);
     expect(accepted).toMatchObject({ callingAeTitle: 'DIMSE-RX', calledAeTitle: 'ANY-SCP', userIdentity: 'user "bob"' });
+  });
+
+  it('storescp --json names the file each C-STORE was written to, with its size', async () => {
+    const files = await writeStudy(work, 2, 5);
+    const out = join(work, 'received');
+    const scp = await startStorescp(['--out', out, '--json']);
+    cleanups.push(scp.stop);
+    const c = capture();
+    expect(await main(['store', '127.0.0.1', String(scp.port), ...files.map((f) => f.path)], c.io)).toBe(0);
+    const stores = scp.lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => 'sopInstanceUid' in l);
+    expect(stores).toHaveLength(2);
+    for (const line of stores) {
+      expect(line.file).toBe(join(out, `${line.sopInstanceUid as string}.dcm`));
+      expect(line.fileSize).toBe(statSync(line.file as string).size);
+    }
   });
 
   it('an idle timeout that is not a number of seconds is a usage error', async () => {

@@ -10,6 +10,7 @@ import { MessageAssembler } from './message/assemble.js';
 import { Fragmenter } from './message/fragment.js';
 import type { DimseMessage } from './message/message.js';
 import { initialOperationState, isTerminal, type OperationEvent, type OperationState, operationReducer } from './operation/reducer.js';
+import { BufferPool } from './services/buffer-pool.js';
 
 const log = createDebug('dimse-rx:dimse');
 
@@ -211,6 +212,8 @@ interface Invocation {
  */
 export class DimseChannel {
   readonly association: Association;
+  /** Read buffers of the files sent on this association, reused from one file to the next. */
+  readonly buffers = new BufferPool();
   readonly #handlers = new Map<number, Registered[]>();
   readonly #outstanding = new Map<number, Invocation>();
   /**
@@ -899,14 +902,18 @@ export class DimseChannel {
   }
 }
 
-const channels = new WeakMap<Association, DimseChannel>();
+/** Where an association keeps its channel (shared by every copy of this package in the process). */
+const CHANNEL = Symbol.for('dimse-rx.dimse.channel');
 
-/** The DIMSE channel of an association, created on first use (it then reads all its P-DATA). */
+/**
+ * The DIMSE channel of an association: the one created with it by `associate()`,
+ * `withAssociation()` or `scp()`, or created now (it then reads all P-DATA kept so far).
+ */
 export function dimse(association: Association): DimseChannel {
-  let channel = channels.get(association);
+  let channel = association.layers.get(CHANNEL) as DimseChannel | undefined;
   if (!channel) {
     channel = new DimseChannel(association);
-    channels.set(association, channel);
+    association.layers.set(CHANNEL, channel);
   }
   return channel;
 }

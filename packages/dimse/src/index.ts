@@ -65,17 +65,17 @@ export {
 } from './operation/reducer.js';
 export { associate, withAssociation } from './services/associate.js';
 export { echo } from './services/echo.js';
-export { type FileSinkOptions, fileSink } from './services/file-sink.js';
+export { type FileSinkOptions, fileSink } from './services/file-sink/sink.js';
 export { type ScpOptions, type Service, scp } from './services/scp.js';
+export { type StoreAllEvent, storeAll } from './services/store/batch.js';
+export { proposedTransferSyntaxes, storageContexts, type TransferSyntaxProposal } from './services/store/contexts.js';
+export type { StoreInput } from './services/store/input.js';
+export { type StoreEvent, type StoreOptions, store } from './services/store/store.js';
 export {
-  proposedTransferSyntaxes,
-  type StoreAllEvent,
-  type StoreEvent,
-  type StoreInput,
-  type StoreOptions,
-  storageContexts,
-  store,
-  storeAll,
-  type TransferSyntaxProposal,
-} from './services/store.js';
-export { discardSink, type StorageHandler, type StoreAnswer, type StoreRequestInfo, storageRequestHandler } from './services/store-scp.js';
+  discardSink,
+  type StorageHandler,
+  type StoreAnswer,
+  type StoredObject,
+  type StoreRequestInfo,
+  storageRequestHandler,
+} from './services/store-scp.js';

@@ -33,7 +33,7 @@ import {
 import { firstValueFrom, from, lastValueFrom, ReplaySubject, tap, timeout, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cleanup, wait, within } from '../../association/test/support.js';
-import { quickWrites, writeAll, writeAllSync } from '../src/services/file-sink.js';
+import { writeAll, writeAllSync } from '../src/services/file-sink/write-file.js';
 
 const ELE = TransferSyntax.ExplicitVrLittleEndian;
 const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -272,15 +272,14 @@ describe('fileSink: success', () => {
     ['with fsync', true, 'through the thread pool'],
     ['without fsync', false, 'through the thread pool'],
   ])('answers success %s only once the whole file is in place, with no temporary file left, writes %s', async (_name, fsync, writes) => {
-    // Writes go at once while they are quick; after a slow one, through the thread pool.
-    if (writes !== 'at once') {
-      quickWrites.pausedUntil = Number.POSITIVE_INFINITY;
-      cleanup.add(() => {
-        quickWrites.pausedUntil = 0;
-      });
-    }
+    // Writes go at once while they are quick (after a slow one, through the thread pool), or always through it.
     const directory = await tempDir();
-    const sinkOptions: FileSinkOptions = { directory, fsync, fileName: (info) => `${info.callingAeTitle}/${info.sopInstanceUid}.dcm` };
+    const sinkOptions: FileSinkOptions = {
+      directory,
+      fsync,
+      quickWrites: writes === 'at once',
+      fileName: (info) => `${info.callingAeTitle}/${info.sopInstanceUid}.dcm`,
+    };
     const sink = fileSink(sinkOptions);
     /** What the folder held at the moment the sink answered, by SOP instance. */
     const atAnswer = new Map<string, { names: string[]; bytes: Buffer }>();
@@ -289,12 +288,19 @@ describe('fileSink: success', () => {
       store: (info, data) =>
         from(sink(info, data)).pipe(
           tap((answer: StoreAnswer) => {
-            if (answer !== 0) return;
+            if (typeof answer === 'number' || answer.status !== 0) return;
             const folder = join(directory, CALLING);
-            atAnswer.set(info.sopInstanceUid, {
-              names: readdirSync(folder),
-              bytes: readFileSync(join(folder, `${info.sopInstanceUid}.dcm`)),
+            const path = join(folder, `${info.sopInstanceUid}.dcm`);
+            const bytes = readFileSync(path);
+            // The sink says what it stored: where, how many bytes, which object.
+            expect(answer.stored).toEqual({
+              path,
+              size: bytes.length,
+              sopClassUid: info.sopClassUid,
+              sopInstanceUid: info.sopInstanceUid,
+              transferSyntaxUid: info.transferSyntaxUid,
             });
+            atAnswer.set(info.sopInstanceUid, { names: readdirSync(folder), bytes });
           }),
         ),
     });

@@ -64,8 +64,9 @@ function reported(handler: StorageHandler, out: Output, json: boolean): StorageH
     from(handler(info, data)).pipe(
       tap({
         next: (answer) => {
-          const status = dimseStatus(typeof answer === 'number' ? answer : answer.status);
+          const status = dimseStatus(typeof answer === 'number' ? answer : answer.status, {}, 'C-STORE');
           const code = `0x${status.code.toString(16).padStart(4, '0')}`;
+          const stored = typeof answer === 'number' ? undefined : answer.stored;
           if (json) {
             out.json({
               command: 'storescp',
@@ -76,6 +77,7 @@ function reported(handler: StorageHandler, out: Output, json: boolean): StorageH
               bytes: data.received,
               status: status.code,
               kind: status.kind,
+              ...(stored ? { file: stored.path, fileSize: stored.size } : {}),
             });
           } else {
             out.line(

@@ -20,11 +20,25 @@ export interface StoreRequestInfo {
   readonly association: Association;
 }
 
+/** What a storage handler kept of a data set (the file sink: a Part 10 file). */
+export interface StoredObject {
+  /** Where it is (a file's path), for the operator and for an index; never sent to the peer. */
+  readonly path: string;
+  /** Bytes kept (the whole file, meta information included). */
+  readonly size: number;
+  readonly sopClassUid: string;
+  readonly sopInstanceUid: string;
+  readonly transferSyntaxUid: string;
+}
+
 /**
  * The answer of a storage handler: a status code, or one with an error comment (sent to the
- * peer: no server paths in it) and a detail for the operator's log (never sent).
+ * peer: no server paths in it), a detail for the operator's log (never sent), and what was
+ * stored when it was.
  */
-export type StoreAnswer = number | { readonly status: number; readonly errorComment?: string; readonly detail?: string };
+export type StoreAnswer =
+  | number
+  | { readonly status: number; readonly errorComment?: string; readonly detail?: string; readonly stored?: StoredObject };
 
 /**
  * A UID as PS3.5 9.1 has it: components of digits separated by dots, at most 64 characters.

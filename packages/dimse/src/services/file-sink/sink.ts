@@ -1,12 +1,15 @@
-import { close, closeSync, fdatasync, fsync, open, openSync, renameSync, writev, writevSync } from 'node:fs';
-import { mkdir, readdir, rename, unlink } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { renameSync } from 'node:fs';
+import { rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/association';
 import { type DataSetHead, DataSetHeadReader, encodeFileMetaInformation } from '@dimse-rx/dataset';
 import { Observable } from 'rxjs';
-import { Status, StoreStatus } from '../command/status.js';
-import { giveBack, takeBuffer } from './buffer-pool.js';
-import type { StorageHandler, StoreAnswer, StoreRequestInfo } from './store-scp.js';
+import { Status, StoreStatus } from '../../command/status.js';
+import { BufferPool } from '../buffer-pool.js';
+import type { StorageHandler, StoreAnswer, StoreRequestInfo } from '../store-scp.js';
+import { Folders, removeStaleTemporaries } from './folders.js';
+import { QuickWrites, WriteFile, writeAll, writeAllSync } from './write-file.js';
 
 export interface FileSinkOptions {
   /** The folder the files go to (created when missing). */
@@ -25,36 +28,15 @@ export interface FileSinkOptions {
    * (not a data set in that syntax).
    */
   readonly validate?: boolean;
+  /**
+   * Open, write, close and rename a small file at once while the file system answers quickly
+   * (default true); false sends every operation through Node's thread pool (a network file system).
+   */
+  readonly quickWrites?: boolean;
 }
-
-let counter = 0;
 
 const SOP_CLASS_UID = 0x00080016;
 const SOP_INSTANCE_UID = 0x00080018;
-
-/** Temporary files are `.<name>.<pid>.<n>.part`: the pid says whether their writer still runs. */
-const TEMPORARY = /^\..*\.([0-9]+)\.[0-9]+\.part$/;
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
-/** Removes the temporary files that a killed process left in `directory`: they were never answered as stored. */
-async function removeStaleTemporaries(directory: string): Promise<void> {
-  const names = await readdir(directory).catch(() => [] as string[]);
-  await Promise.all(
-    names.map((name) => {
-      const pid = TEMPORARY.exec(name)?.[1];
-      if (pid === undefined || Number(pid) === process.pid || alive(Number(pid))) return undefined;
-      return unlink(join(directory, name)).catch(() => undefined);
-    }),
-  );
-}
 
 /** Why a data set is not what its command says, as the answer to give; undefined when it is. */
 function judge(head: DataSetHead, info: StoreRequestInfo): Exclude<StoreAnswer, number> | undefined {
@@ -85,55 +67,17 @@ function judge(head: DataSetHead, info: StoreRequestInfo): Exclude<StoreAnswer, 
   return undefined;
 }
 
-/** Folder descriptors kept open for their fsyncs: one open per folder, not one per file. */
-const FOLDERS_KEPT_OPEN = 8;
-const folderDescriptors = new Map<string, Promise<number>>();
-
-/** fsync of a folder (its entries: a file renamed into it), through a descriptor kept open. */
-function fsyncFolder(folder: string): Promise<void> {
-  let fd = folderDescriptors.get(folder);
-  if (!fd) {
-    fd = new Promise<number>((resolve, reject) => open(folder, 'r', (error, n) => (error ? reject(error) : resolve(n))));
-    folderDescriptors.set(folder, fd);
-    fd.catch(() => folderDescriptors.delete(folder));
-    if (folderDescriptors.size > FOLDERS_KEPT_OPEN) {
-      const [oldest, descriptor] = folderDescriptors.entries().next().value as [string, Promise<number>];
-      folderDescriptors.delete(oldest);
-      // Closed once the fsyncs already started on it are done.
-      void descriptor.then(
-        (n) => setTimeout(() => close(n, () => undefined), 1_000).unref(),
-        () => undefined,
-      );
-    }
-  }
-  return fd.then(
-    (n) =>
-      new Promise<void>((resolve, reject) =>
-        fsync(n, (error) => {
-          if (!error) return resolve();
-          // A folder removed and made again has another descriptor: the next fsync opens it anew.
-          if (folderDescriptors.get(folder) === fd) folderDescriptors.delete(folder);
-          reject(error);
-        }),
-      ),
-  );
-}
-
-/**
- * After `mkdir -p` created `first` and the folders below it down to `last`: each new folder's
- * entry is made durable by an fsync of its parent, so a file stored in it survives a crash.
- */
-async function syncNewFolders(first: string, last: string): Promise<void> {
-  const chain: string[] = [];
-  for (let folder = resolve(last); ; folder = dirname(folder)) {
-    chain.unshift(folder);
-    if (folder === resolve(first) || dirname(folder) === folder) break;
-  }
-  for (const folder of chain) await fsyncFolder(dirname(folder));
-}
-
 /** UIDs are digits and dots; anything else is kept out of file names. */
 const safeName = (uid: string) => uid.replace(/[^0-9A-Za-z._-]/g, '_') || 'unnamed';
+
+/** The blocks a data set is copied into and written in. */
+const BLOCK = 1 << 20;
+/** The least written of a block before it is full when writes go through the thread pool. */
+const EARLY_WRITE = 128 << 10;
+/** Bytes written between two intermediate fdatasyncs of a large file. */
+const SYNC_EVERY = 16 << 20;
+/** Blocks full or being written past which reading from the peer pauses (4 MiB behind). */
+const MAX_BLOCKS = 4;
 
 /**
  * A storage handler that writes each data set as a Part 10 file: preamble and meta information
@@ -148,47 +92,17 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
   const durable = options.fsync ?? true;
   const validate = options.validate ?? true;
   void removeStaleTemporaries(options.directory);
-  /**
-   * Folders made (and made durable) already: one mkdir per folder, not one per file; `made` once
-   * it is there, so that a file in it can be opened at once while that is quick.
-   */
-  const folders = new Map<string, { readonly ready: Promise<void>; made: boolean }>();
-  const prepareFolder = (folder: string): Promise<void> => {
-    let known = folders.get(folder);
-    if (!known) {
-      const entry: { ready: Promise<void>; made: boolean } = {
-        ready: mkdir(folder, { recursive: true }).then((created) =>
-          durable && created !== undefined ? syncNewFolders(created, folder) : undefined,
-        ),
-        made: false,
-      };
-      entry.ready.then(
-        () => (entry.made = true),
-        // A folder that could not be made is tried again by the next file.
-        () => folders.get(folder) === entry && folders.delete(folder),
-      );
-      folders.set(folder, entry);
-      known = entry;
-    }
-    return known.ready;
-  };
-  const openFile = async (path: string, folder: string): Promise<WriteFile> => {
-    await prepareFolder(folder);
-    try {
-      return await WriteFile.open(path);
-    } catch (error) {
-      // The folder was removed since it was made: made again, not failed until a restart.
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      folders.delete(folder);
-      await prepareFolder(folder);
-      return WriteFile.open(path);
-    }
-  };
+  const folders = new Folders(durable);
+  const quickWrites = new QuickWrites(options.quickWrites ?? true);
+  const pool = new BufferPool();
+  // Temporary names unique to this sink (two sinks may share a folder) and to this process.
+  const sinkId = randomBytes(3).toString('hex');
+  let counter = 0;
   return (info, data) =>
     new Observable<StoreAnswer>((subscriber) => {
       const target = join(options.directory, options.fileName ? options.fileName(info) : `${safeName(info.sopInstanceUid)}.dcm`);
       const folder = dirname(target);
-      const temporary = join(folder, `.${safeName(info.sopInstanceUid)}.${process.pid}.${++counter}.part`);
+      const temporary = join(folder, `.${safeName(info.sopInstanceUid)}.${process.pid}.${sinkId}${++counter}.part`);
       let file: WriteFile | undefined;
       let failed: Error | undefined;
       let abandoned = false;
@@ -204,7 +118,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       // What arrives is copied into blocks of our own and written as it comes, a range of a block
       // at a time: the socket's buffers are let go at once, memory is the few blocks in flight
       // whatever the GC does, and when the last byte arrives little is left to write.
-      let current = takeBuffer(BLOCK);
+      let current = pool.take(BLOCK);
       let fill = 0;
       /** Bytes of `current` handed to a write already. */
       let flushed = 0;
@@ -224,7 +138,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           offset += n;
           if (fill === BLOCK) {
             queue.push({ block: current, start: flushed, end: BLOCK, last: true });
-            current = takeBuffer(BLOCK);
+            current = pool.take(BLOCK);
             fill = 0;
             flushed = 0;
           }
@@ -241,10 +155,10 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         }),
       );
       const recycleAll = () => {
-        for (const range of queue) if (range.last) giveBack(range.block);
+        for (const range of queue) if (range.last) pool.giveBack(range.block);
         queue = [];
         // fill < 0: `current` went to the queue as the last range and comes back with its write.
-        if (fill >= 0) giveBack(current);
+        if (fill >= 0) pool.giveBack(current);
         fill = -1;
       };
 
@@ -286,7 +200,16 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       };
       const succeed = () => {
         finished = true;
-        subscriber.next(Status.Success);
+        subscriber.next({
+          status: Status.Success,
+          stored: {
+            path: target,
+            size: position,
+            sopClassUid: info.sopClassUid,
+            sopInstanceUid: info.sopInstanceUid,
+            transferSyntaxUid: info.transferSyntaxUid,
+          },
+        });
         subscriber.complete();
       };
       const finish = async () => {
@@ -338,7 +261,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           }
           renamed = true;
           await closing;
-          if (durable) await fsyncFolder(folder);
+          if (durable) await folders.fsync(folder);
           succeed();
         } catch (error) {
           // A file whose name may not survive a crash is not answered as stored, nor kept.
@@ -371,7 +294,7 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         const bytes = batch.reduce((n, r) => n + r.end - r.start, 0);
         const buffers = batch.map((r) => r.block.subarray(r.start, r.end));
         const recycle = () => {
-          for (const range of batch) if (range.last) giveBack(range.block);
+          for (const range of batch) if (range.last) pool.giveBack(range.block);
         };
         const written = () => {
           inFlight = 0;
@@ -456,18 +379,18 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         flush();
       };
       let quickFile: WriteFile | undefined;
-      if (folders.get(folder)?.made && quickWrites.allowed()) {
+      if (folders.isMade(folder) && quickWrites.allowed()) {
         // The folder is there: the file is opened now, and written from the first bytes on.
         const started = performance.now();
         try {
           quickFile = WriteFile.openSync(temporary);
           quickWrites.took(performance.now() - started);
         } catch {
-          folders.delete(folder); // removed since, say: the slow way finds out and makes it again
+          folders.forget(folder); // removed since, say: the slow way finds out and makes it again
         }
       }
       if (quickFile) void opened(quickFile);
-      else cleared = openFile(temporary, folder).then(opened).catch(fail);
+      else cleared = folders.openFile(temporary, folder).then(opened).catch(fail);
 
       return () => {
         abandoned = true;
@@ -475,148 +398,4 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         if (!finished) void discard();
       };
     });
-}
-
-/**
- * A file open for writing, by its descriptor: written at once (`fd`) or through the thread pool,
- * closed exactly once, and never while one of its operations is still running.
- */
-class WriteFile {
-  readonly fd: number;
-  #running = 0;
-  #idle: (() => void)[] = [];
-  #closed = false;
-
-  private constructor(fd: number) {
-    this.fd = fd;
-  }
-
-  static open(path: string): Promise<WriteFile> {
-    return new Promise((resolve, reject) => open(path, 'wx', (error, fd) => (error ? reject(error) : resolve(new WriteFile(fd)))));
-  }
-
-  static openSync(path: string): WriteFile {
-    return new WriteFile(openSync(path, 'wx'));
-  }
-
-  /** Whether an operation of the thread pool is running on it. */
-  get busy(): boolean {
-    return this.#running > 0;
-  }
-
-  #run<T>(operation: (done: (error: Error | null, value?: T) => void) => void): Promise<T> {
-    if (this.#closed) return Promise.reject(new Error('The file is closed'));
-    this.#running++;
-    return new Promise<T>((resolve, reject) =>
-      operation((error, value) => {
-        if (--this.#running === 0) for (const wake of this.#idle.splice(0)) wake();
-        if (error) reject(error);
-        else resolve(value as T);
-      }),
-    );
-  }
-
-  writev(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }> {
-    return this.#run<number>((done) => writev(this.fd, buffers, position, (error, n) => done(error, n))).then((bytesWritten) => ({
-      bytesWritten,
-    }));
-  }
-
-  sync(): Promise<void> {
-    return this.#run<void>((done) => fsync(this.fd, (error) => done(error)));
-  }
-
-  datasync(): Promise<void> {
-    return this.#run<void>((done) => fdatasync(this.fd, (error) => done(error)));
-  }
-
-  /** Closes once its running operations have ended; again is a no-op. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    while (this.#running > 0) await new Promise<void>((wake) => this.#idle.push(wake));
-    await new Promise<void>((resolve, reject) => close(this.fd, (error) => (error ? reject(error) : resolve())));
-  }
-
-  /** Closes at once; only when nothing runs on it. */
-  closeSync(): void {
-    if (this.#closed) return;
-    if (this.#running > 0) throw new Error('closeSync with an operation running');
-    this.#closed = true;
-    closeSync(this.fd);
-  }
-}
-
-/** The blocks a data set is copied into and written in. */
-const BLOCK = 1 << 20;
-/** The least written of a block before it is full when writes go through the thread pool. */
-const EARLY_WRITE = 128 << 10;
-/** Bytes written between two intermediate fdatasyncs of a large file. */
-const SYNC_EVERY = 16 << 20;
-/** Blocks full or being written past which reading from the peer pauses (4 MiB behind). */
-const MAX_BLOCKS = 4;
-/** Buffers one writev takes at most (IOV_MAX is 1024 on Linux). */
-const WRITEV_MAX = 512;
-
-/**
- * Whether a file's open, writes, close and rename are done at once (synchronously) rather than
- * through the thread pool: at once they cost no round trip, which is most of a small file's time
- * before its answer, but they hold every association while they run. So only while they are
- * quick: one that takes longer than QUICK_WRITE_MS (the disk is behind, the page cache full)
- * sends everything to the thread pool for the next QUICK_PAUSE_MS. fsyncs always go there.
- */
-const QUICK_WRITE_MS = 4;
-const QUICK_PAUSE_MS = 5_000;
-/** (Exported for its tests, not by the package.) */
-export const quickWrites = {
-  pausedUntil: 0,
-  allowed(): boolean {
-    return performance.now() >= this.pausedUntil;
-  },
-  took(ms: number): void {
-    if (ms > QUICK_WRITE_MS) this.pausedUntil = performance.now() + QUICK_PAUSE_MS;
-  },
-};
-
-/** The next batch of one writev (IOV_MAX is 1024 on Linux). */
-const nextBatch = (rest: Uint8Array[]) => (rest.length > WRITEV_MAX ? rest.slice(0, WRITEV_MAX) : rest);
-
-/** What is left to write after a writev of `batch` (the start of `rest`) wrote `bytesWritten`. */
-function leftAfter(rest: Uint8Array[], batch: Uint8Array[], bytesWritten: number, at: number): Uint8Array[] {
-  if (bytesWritten === 0) throw new Error(`Nothing written at byte ${at} of the file`);
-  // Drop what was written whole; keep the unwritten end of a buffer cut short.
-  let skip = bytesWritten;
-  let i = 0;
-  while (i < batch.length && skip >= batch[i]!.length) skip -= batch[i++]!.length;
-  const left = batch.slice(i);
-  if (skip > 0 && left.length > 0) left[0] = left[0]!.subarray(skip);
-  return [...left, ...rest.slice(batch.length)];
-}
-
-/** writeAll at once: every byte of `buffers` at `position`, whatever partial writes the system makes. */
-export function writeAllSync(fd: number, buffers: Uint8Array[], position: number): void {
-  let rest = buffers;
-  let at = position;
-  while (rest.length > 0) {
-    const batch = nextBatch(rest);
-    const bytesWritten = writevSync(fd, batch, at);
-    rest = leftAfter(rest, batch, bytesWritten, at);
-    at += bytesWritten;
-  }
-}
-
-/** Writes `buffers` at `position`, in order, whatever partial writes the system makes. (Exported for its tests, not by the package.) */
-export async function writeAll(
-  handle: { writev(buffers: Uint8Array[], position: number): Promise<{ bytesWritten: number }> },
-  buffers: Uint8Array[],
-  position: number,
-): Promise<void> {
-  let rest = buffers;
-  let at = position;
-  while (rest.length > 0) {
-    const batch = nextBatch(rest);
-    const { bytesWritten } = await handle.writev(batch, at);
-    rest = leftAfter(rest, batch, bytesWritten, at);
-    at += bytesWritten;
-  }
 }
