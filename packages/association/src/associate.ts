@@ -11,6 +11,7 @@ import type { Transport } from './transport/transport.js';
 
 /** Options of `associate()` for tests and custom transports: how to open the connection. */
 export interface AssociateInternals {
+  /** Opens the connection instead of a TCP or TLS socket (a linked in-memory transport, say). */
   readonly connect?: () => Observable<Transport>;
 }
 

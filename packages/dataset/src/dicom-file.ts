@@ -11,6 +11,7 @@ import { DataSetHeadReader } from './head.js';
 import { type FileMetaInformation, grow, type NeedMore, Part10Error, parseMeta } from './part10.js';
 import { TransferSyntax } from './transfer-syntax.js';
 
+/** What a DICOM file holds before its data set: its Part 10 meta information (or what was detected without one) and where the data set starts. */
 export interface DicomFileHeader {
   /** (0008,0016) of the data set; the meta header's (0002,0002) when the data set has none. */
   readonly sopClassUid: string;

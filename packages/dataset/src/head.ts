@@ -295,6 +295,7 @@ export class DataSetHeadReader {
     return this.#walker.head;
   }
 
+  /** Walks the next bytes; returns true once no more are needed. */
   push(chunk: Uint8Array): boolean {
     if (this.done) return true;
     if (!this.#deflated) {

@@ -7,7 +7,7 @@
  */
 
 export { type ReadAttributesOptions, readAttributes } from './attributes.js';
-export { DatasetCodecError, decodeDataset, encodeDataset, type NaturalizedDataset } from './codec.js';
+export { DatasetCodecError, type DatasetCodecErrorKind, decodeDataset, encodeDataset, type NaturalizedDataset } from './codec.js';
 export {
   type DicomFileHeader,
   inspectDicomBytes,

@@ -24,6 +24,7 @@ export interface FileMetaInformation {
   readonly sourceApplicationEntityTitle?: string;
 }
 
+/** The preamble and meta information group of a Part 10 file, and where its data set starts. */
 export interface Part10Header {
   readonly meta: FileMetaInformation;
   /** Where the data set starts: the first byte after the meta group. */

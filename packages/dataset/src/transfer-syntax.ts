@@ -43,4 +43,5 @@ export function transferSyntaxProperties(uid: string): TransferSyntaxProperties 
   }
 }
 
+/** True for a transfer syntax whose pixel data is native (not encapsulated): data sets in it can be converted to another uncompressed one. */
 export const isUncompressed = (uid: string) => !transferSyntaxProperties(uid).encapsulated;

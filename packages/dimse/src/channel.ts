@@ -83,6 +83,7 @@ export interface HandleOptions {
 
 /** A handler's registration: `remove()` takes it out (requests already being performed go on). */
 export interface Registration {
+  /** Takes the registration out: requests that arrive from now on no longer reach its handler. */
   remove(): void;
 }
 
@@ -127,6 +128,7 @@ export class CancelGraceExpiredError extends Error {
 /** Options of a request this side invokes. */
 export interface RequestOptions {
   readonly dataSet?: DataSource;
+  /** Told the bytes of the data set sent so far, as they go. */
   readonly onProgress?: (progress: SendProgress) => void;
   /**
    * How long, in milliseconds, a peer may take to send the final response of an operation
@@ -212,7 +214,10 @@ interface Invocation {
  */
 export class DimseChannel {
   readonly association: Association;
-  /** Read buffers of the files sent on this association, reused from one file to the next. */
+  /**
+   * Read buffers of the files sent on this association, reused from one file to the next.
+   * @internal
+   */
   readonly buffers = new BufferPool();
   readonly #handlers = new Map<number, Registered[]>();
   readonly #outstanding = new Map<number, Invocation>();

@@ -24,7 +24,7 @@ export {
   type SopClassSelector,
   VERIFICATION_SOP_CLASS,
 } from './channel.js';
-export { type RequestCommand, Requests, Responses, type SubOperationCounts } from './command/builders.js';
+export { type ErrorDetail, type RequestCommand, Requests, Responses, type SubOperationCounts } from './command/builders.js';
 export { type Command, CommandError, checkCommand, decodeCommand, encodeCommand, hasDataSet, parseCommand } from './command/codec.js';
 export { CommandField, CommandTag, DATA_SET_PRESENT, isResponse, NO_DATA_SET, Priority } from './command/fields.js';
 export {

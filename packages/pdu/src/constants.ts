@@ -15,6 +15,7 @@ export const PduType = {
   /** A-ABORT, 9.3.8 */
   Abort: 0x07,
 } as const;
+/** A PDU type code (the first byte of a PDU). */
 export type PduTypeCode = (typeof PduType)[keyof typeof PduType];
 
 /** Item and sub-item type codes, PS3.8 9.3.2 to 9.3.3 and PS3.7 Annex D.3.3. */
@@ -70,6 +71,7 @@ export const PresentationContextResult = {
   /** transfer-syntaxes-not-supported (provider rejection) */
   TransferSyntaxesNotSupported: 4,
 } as const;
+/** A presentation context result: 0 acceptance, 1 user rejection, 2 no reason, 3 abstract syntax not supported, 4 transfer syntaxes not supported. */
 export type PresentationContextResultCode = 0 | 1 | 2 | 3 | 4;
 
 /** A-ASSOCIATE-RJ Result field, 9.3.4. */
@@ -146,6 +148,7 @@ export const AbortReason = {
   /** invalid-PDU-parameter value */
   InvalidPduParameterValue: 6,
 } as const;
+/** An A-ABORT reason code (PS3.8 9.3.8). */
 export type AbortReasonCode = (typeof AbortReason)[keyof typeof AbortReason];
 
 /** User Identity Type, PS3.7 D.3.3.7.1. */
@@ -161,8 +164,10 @@ export const UserIdentityType = {
   /** JSON Web Token (JWT) */
   Jwt: 5,
 } as const;
+/** A user identity type: 1 username, 2 username and passcode, 3 Kerberos, 4 SAML, 5 JWT. */
 export type UserIdentityTypeCode = 1 | 2 | 3 | 4 | 5;
 
 /** dimse-rx's implementation class UID (a UUID-derived UID, PS3.5 B.2) and version name. */
 export const IMPLEMENTATION_CLASS_UID = '2.25.196637866093754276687749664541835802356';
+/** dimse-rx's implementation version name, sent in A-ASSOCIATE and written in Part 10 meta information. */
 export const IMPLEMENTATION_VERSION_NAME = 'DIMSE_RX_010';

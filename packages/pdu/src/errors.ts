@@ -17,6 +17,7 @@ export function pduTypeName(type: number): string {
   return PDU_NAMES[type] ?? `PDU type ${hex(type)}`;
 }
 
+/** Where and why decoding failed, and the A-ABORT reason it calls for. */
 export interface PduDecodeErrorDetails {
   /** The PDU type byte, when the header was read. */
   readonly pduType?: number;

@@ -11,6 +11,7 @@ export const DEFAULT_MAX_ASSOCIATE_PDU_LENGTH = 1 << 20;
 /** Above this size a PDU's buffer is not allocated from its header alone: it grows with the bytes received. */
 const GROW_FROM = 1 << 20;
 
+/** Limits of a framer. */
 export interface PduFramerOptions {
   /**
    * Largest P-DATA-TF this side receives: the PDU length field, which is what the Maximum

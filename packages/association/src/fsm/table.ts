@@ -27,6 +27,7 @@ export const STATES = {
   // Waiting for transport connection close
   Sta13: 'Awaiting Transport Connection Close Indication (Association no longer exists)',
 } as const;
+/** A state of PS3.8 Table 9-10 (Sta1 to Sta13). */
 export type StateName = keyof typeof STATES;
 
 /** PS3.8 9.2.3, the events (rows) of Table 9-10. */
@@ -51,6 +52,7 @@ export const EVENTS = {
   Evt18: 'ARTIM timer expired (Association reject/release timer)',
   Evt19: 'Unrecognized or invalid PDU received',
 } as const;
+/** An event of PS3.8 Table 9-10 (Evt1 to Evt19). */
 export type EventName = keyof typeof EVENTS;
 
 /**
@@ -107,6 +109,7 @@ export const ACTIONS = {
     next: 'Sta13',
   },
 } as const satisfies Record<string, { description: string; next: StateName | readonly StateName[] }>;
+/** An action of PS3.8 Table 9-10 (AE-1, DT-2, AR-8, AA-3...). */
 export type ActionName = keyof typeof ACTIONS;
 
 /**

@@ -75,6 +75,7 @@ export type UlEffect =
   /** The table has no cell for this event in this state; `primitive` when the caller is at fault. */
   | { readonly type: 'NoTransition'; readonly state: StateName; readonly event: EventName; readonly primitive: boolean };
 
+/** What the reducer returns: the next state, the action taken, and the effects to perform. */
 export interface UlResult {
   readonly state: UlState;
   /** The action of Table 9-10 that was taken, if the table has one for the pair. */

@@ -42,14 +42,17 @@ export interface Timeouts {
   readonly idle: number;
 }
 
+/** Default timeouts, milliseconds: connect, ARTIM and ACSE 30 s; no idle timeout. */
 export const DEFAULT_TIMEOUTS: Timeouts = { connect: 30_000, artim: 30_000, acse: 30_000, idle: 0 };
 
+/** How a state machine runner is set up: its role, limits, timeouts, how it connects, its log label. */
 export interface MachineOptions {
   readonly role: UlRole;
   /** Largest P-DATA-TF we accept, as our Maximum Length Sub-Item says (0: no limit). */
   readonly maxPduLength: number;
   readonly timeouts: Timeouts;
   /** Opens the transport for the requestor (AE-1). */
+  /** Opens the transport (requestor). */
   readonly connect?: () => Observable<Transport>;
   /** For logs: who this machine talks to. */
   readonly label: string;

@@ -22,6 +22,7 @@ export class FakeTransport implements Transport {
   pause(): void {
     this.paused++;
   }
+  /** Undoes one pause(). */
   resume(): void {
     this.paused--;
   }
@@ -87,6 +88,7 @@ class LinkEnd implements Transport {
   pause(): void {
     this.#paused++;
   }
+  /** Undoes one pause(); delivers what waited. */
   resume(): void {
     if (this.#paused > 0 && --this.#paused === 0) this.#schedule();
   }

@@ -19,6 +19,7 @@ export interface Transport {
   write(bytes: Uint8Array | readonly Uint8Array[], onWritten?: (error?: Error) => void): void;
   /** Stops delivering chunks until as many `resume()` calls as `pause()` calls were made. */
   pause(): void;
+  /** Undoes one pause(). */
   resume(): void;
   /** Closes the connection once queued bytes are sent. */
   close(): void;

@@ -28,10 +28,11 @@ export interface DimseStatus {
 }
 
 type Definitions = Readonly<Record<string, readonly [code: number, meaning: string]>>;
-type Codes<T extends Definitions> = { readonly [K in keyof T]: number };
 
-const codesOf = <const T extends Definitions>(definitions: T): Codes<T> =>
-  Object.freeze(Object.fromEntries(Object.entries(definitions).map(([name, [code]]) => [name, code]))) as Codes<T>;
+const codesOf = <const T extends Definitions>(definitions: T): { readonly [K in keyof T]: number } =>
+  Object.freeze(Object.fromEntries(Object.entries(definitions).map(([name, [code]]) => [name, code]))) as {
+    readonly [K in keyof T]: number;
+  };
 const meaningsOf = (...definitions: Definitions[]): ReadonlyMap<number, string> =>
   new Map(definitions.flatMap((d) => Object.values(d).map(([code, meaning]) => [code, meaning] as const)));
 

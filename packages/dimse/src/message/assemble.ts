@@ -93,6 +93,7 @@ export class MessageAssembler {
   }
 }
 
+/** How reassembly treats what it receives. */
 export interface AssembleOptions {
   /** Which presentation context IDs were accepted; PDVs on others error the stream. Default: all. */
   readonly accepted?: (id: number) => boolean;

@@ -12,6 +12,7 @@
 
 export type OperationStateName = 'queued' | 'sending' | 'sent' | 'pending' | 'cancelling' | 'final' | 'cancelled' | 'givenUp';
 
+/** Where an operation is in its life, and what decides its next steps. */
 export interface OperationState {
   readonly name: OperationStateName;
   /** The table says a C-CANCEL-RQ may end it (C-FIND, C-GET, C-MOVE). */
@@ -20,6 +21,7 @@ export interface OperationState {
   readonly subscribed: boolean;
 }
 
+/** What can happen to an operation. */
 export type OperationEvent =
   /** A place in the asynchronous operations window is free for it. */
   | { readonly type: 'slot' }
@@ -36,6 +38,7 @@ export type OperationEvent =
   /** The association ended. */
   | { readonly type: 'ended' };
 
+/** What the channel does when the reducer says so. */
 export type OperationEffect =
   /** Send the request (its turn in the window has come). */
   | 'send'
@@ -58,11 +61,13 @@ export type OperationEffect =
   /** Abort the association: the peer never ended an operation it was told to cancel. */
   | 'abort';
 
+/** The next state and the effects to perform, in order. */
 export interface OperationResult {
   readonly state: OperationState;
   readonly effects: readonly OperationEffect[];
 }
 
+/** An operation just asked for: queued for a place in the window, its caller subscribed. */
 export const initialOperationState = (cancelable: boolean): OperationState => ({ name: 'queued', cancelable, subscribed: true });
 
 /** States after which nothing more happens to the operation. */
@@ -79,6 +84,7 @@ const to = (
 });
 const stay = (state: OperationState): OperationResult => ({ state, effects: [] });
 
+/** The next state of an operation and the effects to perform for an event; events a state does not expect change nothing. */
 export function operationReducer(state: OperationState, event: OperationEvent): OperationResult {
   const live = state.subscribed;
   switch (state.name) {

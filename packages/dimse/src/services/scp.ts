@@ -13,11 +13,13 @@ export interface Service {
   readonly options?: HandleOptions;
 }
 
+/** What `scp()` serves, besides what `serve()` takes. */
 export interface ScpOptions extends ServeOptions {
   /** Answers C-STORE requests of every SOP class accepted; without it C-STORE gets 0x0122 (SOP class not supported). */
   readonly store?: StorageHandler;
   /** Other services (C-ECHO of Verification is answered without one; one given here takes its place). */
   readonly services?: readonly Service[];
+  /** Told the host and port once the server listens. */
   readonly onListening?: (listening: Listening) => void;
 }
 

@@ -11,6 +11,7 @@ import type { StorageHandler, StoreAnswer, StoreRequestInfo } from '../store-scp
 import { Folders, removeStaleTemporaries } from './folders.js';
 import { QuickWrites, WriteFile, writeAll, writeAllSync } from './write-file.js';
 
+/** Where and how the file sink writes. */
 export interface FileSinkOptions {
   /** The folder the files go to (created when missing). */
   readonly directory: string;

@@ -10,6 +10,7 @@ import { invoke } from '../../operation/invoke.js';
 import { chooseContext } from './contexts.js';
 import { chunkSizeFor, type Prepared, prepare, type StoreInput } from './input.js';
 
+/** Options of `store()` and `storeAll()`. */
 export interface StoreOptions {
   readonly priority?: number;
   readonly moveOriginatorAeTitle?: string;
