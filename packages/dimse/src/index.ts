@@ -70,6 +70,7 @@ export { type ScpOptions, type Service, scp } from './services/scp.js';
 export { type StoreAllEvent, storeAll } from './services/store/batch.js';
 export { proposedTransferSyntaxes, storageContexts, type TransferSyntaxProposal } from './services/store/contexts.js';
 export type { StoreInput } from './services/store/input.js';
+export { type PoolInput, type StorePoolEvent, type StorePoolOptions, storePool } from './services/store/pool.js';
 export { type StoreEvent, type StoreOptions, store } from './services/store/store.js';
 export {
   discardSink,
