@@ -202,3 +202,28 @@ describe('examples/storage-scp', () => {
     expect(await server.exit).toBe(0);
   });
 });
+
+describe('examples/patient-finder', () => {
+  it('streams the first 5 matches, cancels the rest (the service ends with its own count), and finds one patient whole', async () => {
+    const server = run('patient-finder', ['serve', '--port', '0', '--patients', '200000']);
+    const port = (await server.line(/^listening on (\d+), 200000 patients$/))[1]!;
+    const first = run('patient-finder', ['find', '127.0.0.1', port, 'doe*', '--first', '5']);
+    expect(await first.exit).toBe(0);
+    expect(first.lines).toEqual([
+      'P0001 DOE^PATIENT0001',
+      'P0005 DOE^PATIENT0005',
+      'P0009 DOE^PATIENT0009',
+      'P0013 DOE^PATIENT0013',
+      'P0017 DOE^PATIENT0017',
+      '5 shown, the rest cancelled',
+    ]);
+    // 50,000 patients match: the service stopped when the C-CANCEL came, long before the last.
+    const sent = Number((await server.line(/^cancelled by the peer after (\d+) matches$/))[1]);
+    expect(sent).toBeGreaterThanOrEqual(5);
+    expect(sent).toBeLessThan(50_000);
+    const one = run('patient-finder', ['find', '127.0.0.1', port, 'smith^patient0002']);
+    expect(await one.exit).toBe(0);
+    expect(one.lines).toEqual(['P0002 SMITH^PATIENT0002', '1 match, all shown']);
+    await server.line(/^answered with 1 matches$/);
+  });
+});

@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers';
 import type { Association, NegotiatedContext } from '@dimse-rx/association';
 import type { PDataTf } from '@dimse-rx/pdu';
 import createDebug from 'debug';
@@ -136,6 +137,9 @@ export interface RequestOptions {
    */
   readonly cancelGrace?: number;
 }
+
+/** How long a pulled handler runs before the event loop gets to read sockets again. */
+const POLL_EVERY_MS = 1;
 
 /** Default grace time for the final response of an operation given up. */
 export const DEFAULT_CANCEL_GRACE = 30_000;
@@ -828,6 +832,7 @@ export class DimseChannel {
       performed();
     };
     const respond = (response: ResponseSpec) => this.respond(message, response, abort);
+    let polled = performance.now();
     /** Writes the final response once, whoever gives it: the handler, a cancel, the time limit, a failure. */
     const sendFinal = (response: ResponseSpec): Promise<void> => {
       if (finalSent || this.#ended) return Promise.resolve();
@@ -855,8 +860,16 @@ export class DimseChannel {
         for (;;) {
           const next = await iterator.next();
           if (next.done || stopped || finalSent || this.#ended) break;
-          if (isPending(next.value.status)) await respond(next.value);
-          else {
+          if (isPending(next.value.status)) {
+            await respond(next.value);
+            // Writes that complete at once never leave the microtask queue: the socket would not be
+            // read (no C-CANCEL, no other association) until the handler ran dry. So every
+            // millisecond the loop lets the event loop poll.
+            if (performance.now() - polled >= POLL_EVERY_MS) {
+              await new Promise<void>((resolve) => setImmediate(resolve));
+              polled = performance.now();
+            }
+          } else {
             await sendFinal(next.value);
             break;
           }
