@@ -2,7 +2,7 @@ import { setImmediate } from 'node:timers';
 import type { Association, NegotiatedContext } from '@dimse-rx/association';
 import type { PDataTf } from '@dimse-rx/pdu';
 import createDebug from 'debug';
-import { defer, lastValueFrom, Observable, of, type Subscriber, Subscription, throwError } from 'rxjs';
+import { defer, from, lastValueFrom, Observable, of, type Subscriber, Subscription, switchMap, throwError } from 'rxjs';
 import { type Command, encodeCommand } from './command/codec.js';
 import { CommandField, DATA_SET_PRESENT, isResponse, NO_DATA_SET } from './command/fields.js';
 import { Status, statusKind } from './command/status.js';
@@ -312,6 +312,16 @@ export class DimseChannel {
       if (r.sopClasses === '*' || (sopClassUid !== undefined && r.sopClasses.has(sopClassUid))) return r;
     }
     return undefined;
+  }
+
+  /**
+   * Releases the association once every message queued on this channel has been written: a
+   * C-CANCEL-RQ of an operation just given up goes out before the A-RELEASE-RQ (after which no
+   * P-DATA may be sent). Completes when the release is done.
+   */
+  release(): Observable<void> {
+    // A microtask on: what the current unsubscriptions queue (a C-CANCEL) is waited for too.
+    return from(Promise.resolve().then(() => this.#sending)).pipe(switchMap(() => this.association.release()));
   }
 
   /** The accepted presentation context for an abstract syntax, preferring the given transfer syntaxes. */

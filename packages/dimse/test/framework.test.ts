@@ -20,10 +20,24 @@ import {
   Status,
   StoreStatus,
   storeAll,
+  withAssociation,
 } from '@dimse-rx/dimse';
 import { firstValueFrom, lastValueFrom, map, of, take, timer, toArray } from 'rxjs';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { CT, ILE, MR, type Pair, pair, STORAGE_COMMITMENT, STUDY_ROOT_FIND, STUDY_ROOT_GET, settle, VERIFICATION } from './harness.js';
+import {
+  acceptor,
+  CT,
+  ILE,
+  MR,
+  type Pair,
+  pair,
+  requestorOptions,
+  STORAGE_COMMITMENT,
+  STUDY_ROOT_FIND,
+  STUDY_ROOT_GET,
+  settle,
+  VERIFICATION,
+} from './harness.js';
 
 /** A full collection before each heap sample (tests run with --expose-gc), so that growth is what is kept. */
 const collect = () => (globalThis as { gc?: () => void }).gc?.();
@@ -129,6 +143,46 @@ describe('cancel on unsubscribe', () => {
     expect(p.requestor.state).toBe('Sta1');
     await settle(50);
     expect(p.acceptor.state).toBe('Sta1');
+  });
+});
+
+describe('withAssociation()', () => {
+  it('releases only after the C-CANCEL of what the work gave up: take(2) of a C-FIND, then the release', async () => {
+    let cancelled = false;
+    const side = acceptor({
+      contexts: [{ abstractSyntax: STUDY_ROOT_FIND, transferSyntaxes: [ILE] }],
+      services: [
+        {
+          command: CommandField.CFindRq,
+          sopClasses: '*',
+          handler: (request) => {
+            request.onCancel(() => {
+              cancelled = true;
+              return { status: Status.Cancel };
+            });
+            return (async function* () {
+              for (;;) yield Responses.cFind(Status.Pending, { identifier });
+            })();
+          },
+        },
+      ],
+    });
+    const found = await lastValueFrom(
+      withAssociation(
+        requestorOptions([{ abstractSyntax: STUDY_ROOT_FIND, transferSyntaxes: [ILE] }]),
+        (association) =>
+          invoke(association, Requests.cFind({ affectedSopClassUid: STUDY_ROOT_FIND }), { dataSet: identifier }).pipe(take(2), toArray()),
+        { connect: side.connect },
+      ),
+    );
+    expect(found).toHaveLength(2);
+    const acceptorSide = await side.accepted;
+    await settle(50);
+    expect(names(side.sentByRequestor)).toEqual(['20', 'fff']);
+    // The peer got the C-CANCEL before the A-RELEASE-RQ: its service ended with its own final.
+    expect(cancelled).toBe(true);
+    expect(acceptorSide.state).toBe('Sta1');
+    await side.close();
   });
 });
 

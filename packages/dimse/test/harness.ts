@@ -14,7 +14,7 @@ import {
 } from '@dimse-rx/association';
 import { associate, type Command, decodeCommand, type Service, scp } from '@dimse-rx/dimse';
 import { decodePdu } from '@dimse-rx/pdu';
-import { firstValueFrom, of, ReplaySubject, type Subscription } from 'rxjs';
+import { firstValueFrom, type Observable, of, ReplaySubject, type Subscription } from 'rxjs';
 
 export const VERIFICATION = '1.2.840.10008.1.1';
 export const CT = '1.2.840.10008.5.1.4.1.1.2';
@@ -86,8 +86,27 @@ export async function settle(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => queueMicrotask(resolve));
 }
 
-/** A requestor and an acceptor associated over linked transports. */
-export async function pair(options: PairOptions = {}): Promise<Pair> {
+/** An acceptor over a linked transport, and the requestor's end of it to connect with. */
+export interface Acceptor {
+  /** For `associate()`/`withAssociation()` internals: the requestor's end of the link (once). */
+  readonly connect: () => Observable<Transport>;
+  readonly accepted: Promise<Association>;
+  readonly sentByRequestor: Command[];
+  readonly sentByAcceptor: Command[];
+  readonly close: () => Promise<void>;
+}
+
+/** Requestor options for the contexts of a pair. */
+export const requestorOptions = (contexts: readonly ProposedContext[], more: Partial<AssociateOptions> = {}): AssociateOptions => ({
+  host: 'link',
+  port: 0,
+  callingAeTitle: 'REQUESTOR',
+  calledAeTitle: 'ACCEPTOR',
+  presentationContexts: contexts,
+  ...more,
+});
+
+export function acceptor(options: PairOptions = {}): Acceptor {
   const [a, b] = linkedTransports();
   const sentByRequestor: Command[] = [];
   const sentByAcceptor: Command[] = [];
@@ -101,23 +120,38 @@ export async function pair(options: PairOptions = {}): Promise<Pair> {
     options.onAcceptor?.(association);
     accepted.next(association);
   });
-  const requested = new ReplaySubject<Association>(1);
-  const client = associate(
-    { host: 'link', port: 0, callingAeTitle: 'REQUESTOR', calledAeTitle: 'ACCEPTOR', presentationContexts: contexts, ...options.requestor },
-    { connect: () => of(recording(a, sentByRequestor, (command) => !options.lostOnTheWay?.(command))) },
-  ).subscribe({ next: (association) => requested.next(association), error: (error) => requested.error(error) });
-  const requestor = await firstValueFrom(requested);
-  const acceptor = await firstValueFrom(accepted);
   return {
-    requestor,
-    acceptor,
+    connect: () => of(recording(a, sentByRequestor, (command) => !options.lostOnTheWay?.(command))),
+    accepted: firstValueFrom(accepted),
     sentByRequestor,
     sentByAcceptor,
     close: async () => {
-      client.unsubscribe();
       await settle();
       server.unsubscribe();
       await settle();
+    },
+  };
+}
+
+/** A requestor and an acceptor associated over linked transports. */
+export async function pair(options: PairOptions = {}): Promise<Pair> {
+  const side = acceptor(options);
+  const contexts = options.contexts ?? [{ abstractSyntax: VERIFICATION, transferSyntaxes: [ILE] }];
+  const requested = new ReplaySubject<Association>(1);
+  const client = associate(requestorOptions(contexts, options.requestor), { connect: side.connect }).subscribe({
+    next: (association) => requested.next(association),
+    error: (error) => requested.error(error),
+  });
+  const requestor = await firstValueFrom(requested);
+  const acceptorAssociation = await side.accepted;
+  return {
+    requestor,
+    acceptor: acceptorAssociation,
+    sentByRequestor: side.sentByRequestor,
+    sentByAcceptor: side.sentByAcceptor,
+    close: async () => {
+      client.unsubscribe();
+      await side.close();
     },
   };
 }

@@ -1,5 +1,4 @@
 import {
-  type Association,
   AssociationAbortedError,
   AssociationRejectedError,
   AssociationTimeoutError,
@@ -8,7 +7,7 @@ import {
   type Timeouts,
 } from '@dimse-rx/association';
 import createDebug from 'debug';
-import { lastValueFrom, TimeoutError } from 'rxjs';
+import { TimeoutError } from 'rxjs';
 import { intOption, type OptionSpec, type Parsed, secondsOption, UsageError } from '../args.js';
 import { aeTitleOption } from './connection.js';
 
@@ -80,16 +79,4 @@ export interface Output {
   readonly line: (text: string) => void;
   readonly json: (value: Record<string, unknown>) => void;
   readonly error: (text: string) => void;
-}
-
-/**
- * Ends an association a command is done with: released while established, aborted otherwise
- * and after a DIMSE timeout (a peer that stopped answering would keep a release waiting too).
- */
-export async function letGo(association: Association, error?: unknown): Promise<void> {
-  if (association.state === 'Sta6' && !(error instanceof TimeoutError)) {
-    await lastValueFrom(association.release(), { defaultValue: undefined }).catch(() => undefined);
-  } else {
-    association.abort();
-  }
 }

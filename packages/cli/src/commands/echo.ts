@@ -1,8 +1,7 @@
-import type { Association } from '@dimse-rx/association';
-import { associate, echo, VERIFICATION_SOP_CLASS } from '@dimse-rx/dimse';
-import { firstValueFrom, timeout } from 'rxjs';
+import { echo, VERIFICATION_SOP_CLASS, withAssociation } from '@dimse-rx/dimse';
+import { lastValueFrom, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
-import { COMMON_OPTIONS, commonSettings, describeError, letGo, type Output } from './common.js';
+import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
 import { IDENTITY_OPTIONS, TLS_OPTIONS, tlsClientOptions, userIdentityOption } from './connection.js';
 import { errorCode } from './error-code.js';
 
@@ -26,22 +25,23 @@ export async function echoCommand(args: readonly string[], out: Output): Promise
   const tls = tlsClientOptions(parsed);
   const userIdentity = userIdentityOption(options);
   const started = performance.now();
-  let association: Association | undefined;
   try {
-    association = await new Promise<Association>((resolve, reject) => {
-      associate({
-        ...target,
-        callingAeTitle: settings.callingAeTitle,
-        calledAeTitle: settings.calledAeTitle,
-        maxPduLength: settings.maxPduLength,
-        timeouts: settings.timeouts,
-        ...(tls ? { tls } : {}),
-        ...(userIdentity ? { userIdentity } : {}),
-        presentationContexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: TRANSFER_SYNTAXES }],
-      }).subscribe({ next: resolve, error: reject });
-    });
-    const status = await firstValueFrom(echo(association).pipe(timeout(settings.dimseTimeoutMs)));
-    await letGo(association);
+    // Scoped: released once the C-ECHO is answered, aborted when the peer does not answer in time.
+    const status = await lastValueFrom(
+      withAssociation(
+        {
+          ...target,
+          callingAeTitle: settings.callingAeTitle,
+          calledAeTitle: settings.calledAeTitle,
+          maxPduLength: settings.maxPduLength,
+          timeouts: settings.timeouts,
+          ...(tls ? { tls } : {}),
+          ...(userIdentity ? { userIdentity } : {}),
+          presentationContexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: TRANSFER_SYNTAXES }],
+        },
+        (association) => echo(association).pipe(timeout(settings.dimseTimeoutMs)),
+      ),
+    );
     const ms = Math.round(performance.now() - started);
     const code = `0x${status.code.toString(16).padStart(4, '0')}`;
     if (settings.json)
@@ -51,8 +51,6 @@ export async function echoCommand(args: readonly string[], out: Output): Promise
   } catch (error) {
     if (settings.json) out.json({ command: 'echo', host, port: target.port, error: describeError(error), code: errorCode(error) });
     else out.error(`dimse-rx echo: ${describeError(error)}`);
-    // No association is left open behind an error.
-    if (association) await letGo(association, error);
     return 1;
   }
 }

@@ -5,6 +5,7 @@ import {
   NoPresentationContextAcceptedError,
 } from '@dimse-rx/association';
 import { lastValueFrom, Observable, TimeoutError, tap, timeout } from 'rxjs';
+import { dimse } from '../../channel.js';
 import { associate } from '../associate.js';
 import { type StoreAllEvent, storeAll } from './batch.js';
 import { storageContexts, type TransferSyntaxProposal } from './contexts.js';
@@ -155,7 +156,7 @@ export function storePool(inputs: readonly PoolInput[], options: StorePoolOption
     const letGo = async (association: Association, error?: unknown) => {
       open.delete(association);
       if (association.state === 'Sta6' && !(error instanceof TimeoutError))
-        await lastValueFrom(association.release(), { defaultValue: undefined }).catch(() => undefined);
+        await lastValueFrom(dimse(association).release(), { defaultValue: undefined }).catch(() => undefined);
       else association.abort();
     };
 
