@@ -153,6 +153,23 @@ export class Association {
     });
   }
 
+  /**
+   * `send()` without an Observable, for a layer that sends many small messages: `done` is called
+   * once, with an error when the PDUs cannot be sent or written. The caller answers for the end of
+   * the association while a write is pending (the DIMSE channel fails its pending writes then).
+   */
+  transmit(pdus: readonly PDataTf[], done: (error?: Error) => void): void {
+    const problem = this.#check(pdus);
+    if (problem) return done(problem);
+    if (pdus.length === 0) return done();
+    this.#machine.whenWritten(pdus[pdus.length - 1]!, done);
+    try {
+      for (const pdu of pdus) this.#machine.primitive({ type: 'Evt9', pdu });
+    } catch (error) {
+      done(error as Error);
+    }
+  }
+
   /** What makes these PDUs unsendable, if anything. */
   #check(list: readonly PDataTf[]): Error | undefined {
     const peer = this.negotiation.peerMaxPduLength;

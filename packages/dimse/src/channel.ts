@@ -2,7 +2,7 @@ import { setImmediate } from 'node:timers';
 import type { Association, NegotiatedContext } from '@dimse-rx/association';
 import type { PDataTf } from '@dimse-rx/pdu';
 import createDebug from 'debug';
-import { defer, from, lastValueFrom, Observable, of, type Subscriber, Subscription, switchMap, throwError } from 'rxjs';
+import { defer, from, Observable, of, type Subscriber, Subscription, switchMap, throwError } from 'rxjs';
 import { type Command, encodeCommand } from './command/codec.js';
 import { CommandField, DATA_SET_PRESENT, isResponse, NO_DATA_SET } from './command/fields.js';
 import { Status, statusKind } from './command/status.js';
@@ -224,6 +224,8 @@ export class DimseChannel {
    */
   readonly buffers = new BufferPool();
   readonly #handlers = new Map<number, Registered[]>();
+  /** Accepted contexts by abstract syntax, looked up once each. */
+  readonly #contexts = new Map<string, readonly (NegotiatedContext & { readonly transferSyntax: string })[]>();
   readonly #outstanding = new Map<number, Invocation>();
   /**
    * Requests whose response broke the protocol (no Status): what the peer still sends for them
@@ -244,6 +246,8 @@ export class DimseChannel {
   #held: (() => void) | undefined;
   #nextMessageId = 1;
   #sending: Promise<void> = Promise.resolve();
+  /** Writes handed to the association and not yet done: failed when the association ends. */
+  readonly #pendingWrites = new Set<(error?: Error) => void>();
   /** Messages whose sending has not settled yet. */
   #unsent = 0;
   #ended: Error | undefined;
@@ -329,7 +333,11 @@ export class DimseChannel {
     abstractSyntax: string,
     transferSyntaxes?: readonly string[],
   ): (NegotiatedContext & { readonly transferSyntax: string }) | undefined {
-    const candidates = this.association.acceptedContexts.filter((pc) => pc.abstractSyntax === abstractSyntax);
+    let candidates = this.#contexts.get(abstractSyntax);
+    if (!candidates) {
+      candidates = this.association.acceptedContexts.filter((pc) => pc.abstractSyntax === abstractSyntax);
+      this.#contexts.set(abstractSyntax, candidates);
+    }
     if (!transferSyntaxes) return candidates[0];
     for (const ts of transferSyntaxes) {
       const found = candidates.find((pc) => pc.transferSyntax === ts);
@@ -472,12 +480,9 @@ export class DimseChannel {
     const messageId = this.#allocateMessageId();
     invocation.messageId = messageId;
     this.#outstanding.set(messageId, invocation);
-    const full: Command = {
-      ...invocation.command,
-      messageId,
-      commandDataSetType: options.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
-    } as Command;
-    this.#send(invocation.presentationContextId, full, {
+    // The Message ID and data set type go over the request's fields as it is encoded: no copy of it.
+    this.#send(invocation.presentationContextId, invocation.command as Command, {
+      fields: { messageId, commandDataSetType: options.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT },
       dataSet: options.dataSet,
       signal: invocation.stop,
       onProgress: options.onProgress,
@@ -506,11 +511,14 @@ export class DimseChannel {
     id: number,
     command: Command,
     {
+      fields,
       dataSet,
       signal,
       onProgress,
       onCommandWritten,
     }: {
+      /** Set over the command's own fields as it is encoded. */
+      fields?: Partial<Command>;
       dataSet?: DataSource | undefined;
       signal?: Cancellation | undefined;
       onProgress?: ((p: SendProgress) => void) | undefined;
@@ -523,8 +531,8 @@ export class DimseChannel {
         log(
           '%s: sending %s (message %d) on context %d',
           this.#label,
-          commandName(command.commandField),
-          command.messageId ?? command.messageIdBeingRespondedTo,
+          commandName(fields?.commandField ?? command.commandField),
+          fields?.messageId ?? command.messageId ?? fields?.messageIdBeingRespondedTo ?? command.messageIdBeingRespondedTo,
           id,
         );
       const f = new Fragmenter(id, this.association.negotiation.peerMaxPduLength);
@@ -538,7 +546,7 @@ export class DimseChannel {
       try {
         // Given up while waiting its turn: nothing of it was written, nothing to abort.
         if (signal?.aborted) throw new Error('Request given up before it was sent');
-        const commandPdus = f.command(encodeCommand(command), dataSet !== undefined);
+        const commandPdus = f.command(fields ? encodeCommand(command, fields) : encodeCommand(command), dataSet !== undefined);
         // The command's last fragment may wait for the first data fragment: "written" once queued.
         onCommandWritten?.();
         await write(commandPdus);
@@ -571,8 +579,9 @@ export class DimseChannel {
         if (written) {
           // Taken out before the abort, so that it fails with what went wrong and not with the
           // abort's end, and failed after it, so that whoever it tells sees the association over.
-          const invocation = command.messageId === undefined ? undefined : this.#outstanding.get(command.messageId);
-          if (command.messageId !== undefined) this.#outstanding.delete(command.messageId);
+          const messageId = fields?.messageId ?? command.messageId;
+          const invocation = messageId === undefined ? undefined : this.#outstanding.get(messageId);
+          if (messageId !== undefined) this.#outstanding.delete(messageId);
           this.association.abort();
           if (invocation) {
             invocation.error ??= error as Error;
@@ -595,19 +604,30 @@ export class DimseChannel {
   }
 
   #write(pdus: readonly PDataTf[]): Promise<void> {
-    return lastValueFrom(this.association.send(pdus), { defaultValue: undefined });
+    if (this.#ended) return Promise.reject(this.#ended);
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const pending = (error?: Error) => {
+        if (settled) return;
+        settled = true;
+        this.#pendingWrites.delete(pending);
+        if (error) reject(error);
+        else resolve();
+      };
+      this.#pendingWrites.add(pending);
+      this.association.transmit(pdus, pending);
+    });
   }
 
   /** Sends a response to a request of the peer. */
   respond(request: DimseMessage, response: ResponseSpec, signal?: Cancellation): Promise<void> {
-    const command = {
-      ...response.fields,
+    const fields: Partial<Command> = {
       commandField: request.command.commandField | 0x8000,
       messageIdBeingRespondedTo: request.command.messageId ?? 0,
       status: response.status,
       commandDataSetType: response.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT,
-    } as Command;
-    return this.#send(request.presentationContextId, command, { dataSet: response.dataSet, signal });
+    };
+    return this.#send(request.presentationContextId, (response.fields ?? {}) as Command, { fields, dataSet: response.dataSet, signal });
   }
 
   #route(message: DimseMessage): void {
@@ -913,6 +933,7 @@ export class DimseChannel {
   #end(error: Error): void {
     if (this.#ended) return;
     this.#ended = error;
+    for (const pending of [...this.#pendingWrites]) pending(error);
     this.#assembler.fail(error);
     for (const invocation of [...this.#invokeQueue, ...this.#outstanding.values()]) {
       invocation.error ??= error;

@@ -126,34 +126,37 @@ function writeValue(out: Buffer, o: number, vr: Vr, value: unknown, length: numb
  * Encodes a command set in Implicit VR Little Endian, the only encoding of commands
  * (PS3.7 6.3.1), led by its Command Group Length (0000,0000). One buffer, sized first.
  */
-export function encodeCommand(command: Command): Buffer {
+export function encodeCommand(command: Command): Buffer;
+/** The same with `fields` set over the command's own (the channel's Message ID and data set type): no copy of the command made. */
+export function encodeCommand(command: Partial<Command>, fields: Partial<Command>): Buffer;
+export function encodeCommand(command: Partial<Command>, fields?: Partial<Command>): Buffer {
   // The command's own fields (a handful), put in tag order: cheaper than asking for all 23.
-  const present: (readonly [FieldName, number, Vr])[] = [];
-  for (const name in command) {
-    const field = BY_NAME.get(name);
-    if (field !== undefined && command[name as FieldName] !== undefined) present.push(field);
-  }
-  present.sort((x, y) => x[1] - y[1]);
-  const lengths = new Array<number>(present.length);
+  const present: { field: readonly [FieldName, number, Vr]; value: unknown; length: number }[] = [];
   let length = 0;
-  for (let i = 0; i < present.length; i++) {
-    const [name, , vr] = present[i]!;
-    const n = valueLength(vr, command[name], name);
-    lengths[i] = n;
-    length += 8 + n;
-  }
+  const take = (from: Partial<Command>, skip: Partial<Command> | undefined) => {
+    for (const name in from) {
+      const value = from[name as FieldName];
+      if (value === undefined || (skip !== undefined && skip[name as FieldName] !== undefined)) continue;
+      const field = BY_NAME.get(name);
+      if (field === undefined) continue;
+      const n = valueLength(field[2], value, name);
+      present.push({ field, value, length: n });
+      length += 8 + n;
+    }
+  };
+  take(command, fields);
+  if (fields) take(fields, undefined);
+  present.sort((x, y) => x.field[1] - y.field[1]);
   const out = Buffer.allocUnsafe(12 + length);
   out.writeUInt32LE(0x00000000, 0);
   out.writeUInt32LE(4, 4);
   out.writeUInt32LE(length, 8);
   let o = 12;
-  for (let i = 0; i < present.length; i++) {
-    const [name, tag, vr] = present[i]!;
-    const n = lengths[i]!;
+  for (const { field, value, length: n } of present) {
     out.writeUInt16LE(0x0000, o);
-    out.writeUInt16LE(tag & 0xffff, o + 2);
+    out.writeUInt16LE(field[1] & 0xffff, o + 2);
     out.writeUInt32LE(n, o + 4);
-    o = writeValue(out, o + 8, vr, command[name], n);
+    o = writeValue(out, o + 8, field[2], value, n);
   }
   return out;
 }
