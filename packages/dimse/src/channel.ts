@@ -549,8 +549,14 @@ export class DimseChannel {
         const commandPdus = f.command(fields ? encodeCommand(command, fields) : encodeCommand(command), dataSet !== undefined);
         // The command's last fragment may wait for the first data fragment: "written" once queued.
         onCommandWritten?.();
+        if (dataSet === undefined) {
+          // A command alone: its PDUs in one write.
+          const tail = f.end();
+          await write(tail.length === 0 ? commandPdus : [...commandPdus, ...tail]);
+          return;
+        }
         await write(commandPdus);
-        if (dataSet !== undefined) {
+        {
           let bytes = 0;
           const chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = dataSet instanceof Uint8Array ? [dataSet] : dataSet;
           const recycle = recyclerOf(dataSet);
@@ -570,8 +576,6 @@ export class DimseChannel {
           if (signal?.aborted) throw new Error('Sending cancelled before the end of the data set');
           await write(f.end());
           if (previous) recycle?.(previous);
-        } else {
-          await write(f.end());
         }
       } catch (error) {
         // Half a message cannot be taken back: only an abort ends it (PS3.7 Annex E). This covers

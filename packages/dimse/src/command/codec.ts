@@ -161,11 +161,12 @@ export function encodeCommand(command: Partial<Command>, fields?: Partial<Comman
   return out;
 }
 
-const text = (b: Uint8Array, start: number, end: number) =>
-  Buffer.from(b.buffer, b.byteOffset + start, end - start)
-    .toString('latin1')
-    .replace(/[\0 ]+$/, '')
-    .replace(/^ +/, '');
+/** A text value without its padding (trailing NUL or spaces, leading spaces), as Latin-1. */
+function text(b: Buffer, start: number, end: number): string {
+  while (end > start && (b[end - 1] === 0x00 || b[end - 1] === 0x20)) end--;
+  while (start < end && b[start] === 0x20) start++;
+  return b.toString('latin1', start, end);
+}
 
 /**
  * Decodes a command set (group 0000, Implicit VR Little Endian). Unknown and retired command
