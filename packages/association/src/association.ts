@@ -160,8 +160,14 @@ export class Association {
    */
   transmit(pdus: readonly PDataTf[], done: (error?: Error) => void): void {
     const problem = this.#check(pdus);
-    if (problem) return done(problem);
-    if (pdus.length === 0) return done();
+    if (problem) {
+      done(problem);
+      return;
+    }
+    if (pdus.length === 0) {
+      done();
+      return;
+    }
     this.#machine.whenWritten(pdus[pdus.length - 1]!, done);
     try {
       for (const pdu of pdus) this.#machine.primitive({ type: 'Evt9', pdu });
