@@ -491,8 +491,10 @@ describe('fileSink() checks what it stores', () => {
   it("removes the temporary files of a killed process at start, not a live process's nor other files", async () => {
     const directory = await tempDir();
     const dead = '.1.2.3.2147483646.7.part';
+    // As a sink names them now: its own hex id before the counter.
+    const deadOfASink = '.1.2.3.2147483646.0a1b2c12.part';
     const live = `.1.2.3.${process.pid}.7.part`;
-    for (const name of [dead, live, 'keep.dcm', '.hidden']) await writeFile(join(directory, name), 'x');
+    for (const name of [dead, deadOfASink, live, 'keep.dcm', '.hidden']) await writeFile(join(directory, name), 'x');
     fileSink({ directory });
     await eventually(async () => expect((await readdir(directory)).sort()).toEqual(['.hidden', live, 'keep.dcm'].sort()));
   });

@@ -3,8 +3,8 @@ import { mkdir, readdir, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { WriteFile } from './write-file.js';
 
-/** Temporary files are `.<name>.<pid>.<n>.part`: the pid says whether their writer still runs. */
-const TEMPORARY = /^\..*\.([0-9]+)\.[0-9]+\.part$/;
+/** Temporary files are `.<name>.<pid>.<sink><n>.part` (hex): the pid says whether their writer still runs. */
+const TEMPORARY = /^\..*\.([0-9]+)\.[0-9a-f]+\.part$/;
 
 const alive = (pid: number): boolean => {
   try {

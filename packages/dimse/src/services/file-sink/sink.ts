@@ -334,6 +334,34 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
         }
       };
 
+      /** The file is open: written to, or (failed or given up meanwhile) closed and removed, which the answer waits for. */
+      const opened = async (f: WriteFile): Promise<void> => {
+        if (failed || abandoned) {
+          await f
+            .close()
+            .then(() => unlink(temporary))
+            .catch(() => undefined);
+          return;
+        }
+        file = f;
+        flush();
+      };
+      let quickFile: WriteFile | undefined;
+      if (folders.isMade(folder) && quickWrites.allowed()) {
+        // The folder is there: the file is opened now, and written from the first bytes on.
+        const started = performance.now();
+        try {
+          quickFile = WriteFile.openSync(temporary);
+          quickWrites.took(performance.now() - started);
+        } catch {
+          folders.forget(folder); // removed since, say: the slow way finds out and makes it again
+        }
+      }
+      if (quickFile) void opened(quickFile);
+      else cleared = folders.openFile(temporary, folder).then(opened).catch(fail);
+
+      // Read only now that the file's open has started: a data set already here (and refused at
+      // its first chunk) fails and is answered after the file opened for it is closed and removed.
       const reading = data.chunks.subscribe({
         next: (chunk) => {
           // After a failure the rest of the data set is read and dropped, not kept.
@@ -366,32 +394,6 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
           if (!finished) subscriber.error(error);
         },
       });
-
-      /** The file is open: written to, or (failed or given up meanwhile) closed and removed, which the answer waits for. */
-      const opened = async (f: WriteFile): Promise<void> => {
-        if (failed || abandoned) {
-          await f
-            .close()
-            .then(() => unlink(temporary))
-            .catch(() => undefined);
-          return;
-        }
-        file = f;
-        flush();
-      };
-      let quickFile: WriteFile | undefined;
-      if (folders.isMade(folder) && quickWrites.allowed()) {
-        // The folder is there: the file is opened now, and written from the first bytes on.
-        const started = performance.now();
-        try {
-          quickFile = WriteFile.openSync(temporary);
-          quickWrites.took(performance.now() - started);
-        } catch {
-          folders.forget(folder); // removed since, say: the slow way finds out and makes it again
-        }
-      }
-      if (quickFile) void opened(quickFile);
-      else cleared = folders.openFile(temporary, folder).then(opened).catch(fail);
 
       return () => {
         abandoned = true;
