@@ -200,7 +200,20 @@ export function decodeDataset(bytes: Uint8Array, transferSyntaxUid: string): Nat
   if (stream.offset !== body.byteLength) throw malformed(`dcmjs stopped at byte ${stream.offset} of ${body.byteLength}`);
   if (layout.readSyntax === TransferSyntax.ImplicitVrLittleEndian) resolveImplicitVrs(dict, NO_IMAGE);
   if (!layout.littleEndian) swapWords(dict, transferSyntaxUid);
+  trimDatePadding(dict);
   return naturalize(dict);
+}
+
+/**
+ * dcmjs keeps the space that pads a date of odd length ('20240101-', a range of C-FIND, comes
+ * out '20240101- '); the padding is not part of the value (PS3.5 6.2), so it goes, in items too.
+ */
+function trimDatePadding(dict: DicomDataset): void {
+  for (const element of Object.values(dict)) {
+    if (element.vr === 'SQ') for (const item of element.Value ?? []) trimDatePadding(item as DicomDataset);
+    else if ((element.vr === 'DA' || element.vr === 'DT') && element.Value)
+      element.Value = element.Value.map((value) => (typeof value === 'string' ? value.trimEnd() : value));
+  }
 }
 
 /** Runs dcmjs with its loggers (the root one and its children) silenced, then puts the level back. */

@@ -558,3 +558,18 @@ function catchError(run: () => unknown): unknown {
 }
 
 const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+describe('decodeDataset: padding', () => {
+  it.each([TransferSyntax.ImplicitVrLittleEndian, TransferSyntax.ExplicitVrLittleEndian, TransferSyntax.ExplicitVrBigEndian])(
+    'gives dates and date-times of odd length without their pad space, in items too (%s)',
+    (ts) => {
+      const decoded = decodeDataset(
+        encodeDataset({ StudyDate: '20240101-', AcquisitionDateTime: '2024-', ReferencedStudySequence: [{ StudyDate: '-20241231' }] }, ts),
+        ts,
+      );
+      expect(decoded.StudyDate).toBe('20240101-');
+      expect(decoded.AcquisitionDateTime).toBe('2024-');
+      expect((decoded.ReferencedStudySequence as NaturalizedDataset[])[0]!.StudyDate).toBe('-20241231');
+    },
+  );
+});

@@ -66,6 +66,16 @@ export {
 export { associate, withAssociation } from './services/associate.js';
 export { echo } from './services/echo.js';
 export { type FileSinkOptions, fileSink } from './services/file-sink/sink.js';
+export {
+  type FindMatch,
+  find,
+  type Query,
+  QueryFailedError,
+  QueryKeyError,
+  QueryModel,
+  type QueryModelName,
+  queryIdentifier,
+} from './services/query/find.js';
 export { type ScpOptions, type Service, scp } from './services/scp.js';
 export { type StoreAllEvent, storeAll } from './services/store/batch.js';
 export { proposedTransferSyntaxes, storageContexts, type TransferSyntaxProposal } from './services/store/contexts.js';
