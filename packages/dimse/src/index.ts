@@ -76,6 +76,7 @@ export {
   type QueryModelName,
   queryIdentifier,
 } from './services/query/find.js';
+export { dateRange, dateTimeRange, dicomDate, dicomTime, timeRange, uidList } from './services/query/matching.js';
 export { type ScpOptions, type Service, scp } from './services/scp.js';
 export { type StoreAllEvent, storeAll } from './services/store/batch.js';
 export { proposedTransferSyntaxes, storageContexts, type TransferSyntaxProposal } from './services/store/contexts.js';

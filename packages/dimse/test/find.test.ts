@@ -4,7 +4,11 @@
  */
 import {
   CommandField,
+  dateRange,
+  dateTimeRange,
   decodeDataset,
+  dicomDate,
+  dicomTime,
   echo,
   encodeDataset,
   find,
@@ -16,6 +20,8 @@ import {
   type RequestHandler,
   Responses,
   Status,
+  timeRange,
+  uidList,
 } from '@dimse-rx/dimse';
 import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -136,5 +142,36 @@ describe('find()', () => {
     expect(received[0]!.SpecificCharacterSet).toBe('ISO_IR 192');
     expect(JSON.stringify(received[0]!.PatientName)).toContain('MÜLLER^JÖRG');
     expect(queryIdentifier({ model: 'StudyRoot', keys: { PatientName: 'DOE' } }).SpecificCharacterSet).toBeUndefined();
+  });
+});
+
+describe('matching forms', () => {
+  it('builds date, time and date-time ranges, open ones too, and refuses what is not one', () => {
+    expect(dateRange('20240101', '20241231')).toBe('20240101-20241231');
+    expect(dateRange('20240101')).toBe('20240101-');
+    expect(dateRange(undefined, '20241231')).toBe('-20241231');
+    expect(dateRange(new Date(2024, 0, 5), new Date(2024, 1, 9))).toBe('20240105-20240209');
+    expect(timeRange('0800', '173000.5')).toBe('0800-173000.5');
+    expect(() => timeRange('1730.5')).toThrow(/is not a TM value/);
+    expect(dateTimeRange('20240101080000+0100')).toBe('20240101080000+0100-');
+    expect(() => dateRange()).toThrow(/needs a start, an end or both/);
+    expect(() => dateRange('2024-01-01')).toThrow(/is not a DA value/);
+    expect(() => dateRange('20241231', '20240101')).toThrow(/ends before it starts/);
+    expect(dicomDate(new Date(Date.UTC(2024, 11, 31, 23, 0)), true)).toBe('20241231');
+    expect(dicomTime(new Date(Date.UTC(2024, 0, 1, 7, 5, 9)), true)).toBe('070509');
+  });
+
+  it('builds UID lists, and a query with one goes as a multi-valued key', async () => {
+    expect(uidList(['1.2.3', '1.2.4'])).toEqual(['1.2.3', '1.2.4']);
+    expect(() => uidList([])).toThrow(/at least one/);
+    expect(() => uidList(['1.2.x'])).toThrow(/is not a UID/);
+    const { p, received } = await withStudies([]);
+    await lastValueFrom(
+      find(p.requestor, { model: 'StudyRoot', keys: { StudyInstanceUID: uidList(['1.2.3', '1.2.4']), StudyDate: dateRange('20240101') } }),
+      {
+        defaultValue: undefined,
+      },
+    );
+    expect(received[0]).toMatchObject({ StudyInstanceUID: ['1.2.3', '1.2.4'], StudyDate: '20240101-' });
   });
 });
