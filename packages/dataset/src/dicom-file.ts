@@ -5,10 +5,8 @@
  * (0008,0018), as storescu takes them: the meta header may disagree, and that is reported as a
  * warning rather than sent.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
 import { DataSetHeadReader } from './head.js';
-import { type FileMetaInformation, grow, type NeedMore, Part10Error, parseMeta } from './part10.js';
+import { type FileMetaInformation, type NeedMore, Part10Error, parseMeta } from './part10.js';
 import { TransferSyntax } from './transfer-syntax.js';
 
 /** What a DICOM file holds before its data set: its Part 10 meta information (or what was detected without one) and where the data set starts. */
@@ -34,7 +32,6 @@ const SOP_CLASS_UID = 0x00080016;
 const SOP_INSTANCE_UID = 0x00080018;
 /** How far into the data set its SOP UIDs are looked for: they come within the first few hundred bytes. */
 const MAX_HEAD = 64 * 1024;
-const FIRST_READ = 4096;
 const VRS = new Set('AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV'.split(' '));
 
 /**
@@ -121,78 +118,4 @@ export function inspectDicomBytes(bytes: Uint8Array, source = 'DICOM bytes'): Di
   const result = inspectDicom(bytes, bytes.length, source);
   if ('needed' in result) throw new Part10Error(`${source}: truncated (needs ${result.needed} bytes)`);
   return result;
-}
-
-/** An open DICOM file: its header, the bytes read from its start, the handle to read on with. */
-export interface OpenDicomFile {
-  readonly header: DicomFileHeader;
-  readonly handle: FileHandle;
-  /** The file's first bytes (at least up to the data set). */
-  readonly start: Buffer;
-}
-
-/**
- * Opens a DICOM file (Part 10 or a bare data set) and reads its header with its first
- * `firstRead` bytes, so a small file costs one open and one read. The caller closes the handle.
- * Throws Part10Error for a file that is not DICOM.
- */
-export async function openDicomFile(
-  path: string,
-  firstRead = FIRST_READ,
-  allocate: (size: number) => Buffer = Buffer.allocUnsafe,
-): Promise<OpenDicomFile> {
-  const handle = await open(path, 'r');
-  try {
-    const { size } = await handle.stat();
-    const wanted = Math.max(firstRead, FIRST_READ);
-    // From the allocator whatever the file's size (a pool recycles its buffers: a file smaller
-    // than the first read must not get a fresh one each time), used up to the file's size.
-    let buffer = allocate(wanted).subarray(0, Math.min(size, wanted));
-    let filled = 0;
-    for (;;) {
-      while (filled < buffer.length) {
-        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
-        if (bytesRead === 0) throw new Part10Error(`${path}: the file shrank while being read (${filled} of ${size} bytes)`);
-        filled += bytesRead;
-      }
-      const result = inspectDicom(buffer, size, path);
-      if (!('needed' in result)) return { header: result, handle, start: buffer };
-      buffer = grow(buffer, filled, result.needed, size, path);
-    }
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    throw error;
-  }
-}
-
-/** The header of a DICOM file (Part 10 or a bare data set), reading only its start. Throws Part10Error. */
-export async function readDicomFileHeader(path: string): Promise<DicomFileHeader> {
-  const { header, handle } = await openDicomFile(path);
-  await handle.close();
-  return header;
-}
-
-/**
- * readDicomFileHeader with blocking reads, for a command line scanning many files before it
- * starts. Not for servers: it blocks the event loop while the disk answers.
- */
-export function readDicomFileHeaderSync(path: string): DicomFileHeader {
-  const fd = openSync(path, 'r');
-  try {
-    let buffer: Buffer = Buffer.allocUnsafe(FIRST_READ);
-    let filled = readSync(fd, buffer, 0, buffer.length, 0);
-    for (;;) {
-      const size = filled < buffer.length ? filled : fstatSync(fd).size;
-      const result = inspectDicom(buffer.subarray(0, filled), size, path);
-      if (!('needed' in result)) return result;
-      buffer = grow(buffer, filled, result.needed, size, path);
-      while (filled < buffer.length) {
-        const n = readSync(fd, buffer, filled, buffer.length - filled, filled);
-        if (n === 0) throw new Part10Error(`${path}: the file shrank while being read (${filled} of ${size} bytes)`);
-        filled += n;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
 }

@@ -8,14 +8,15 @@
 
 export { type ReadAttributesOptions, readAttributes } from './attributes.js';
 export { DatasetCodecError, type DatasetCodecErrorKind, decodeDataset, encodeDataset, type NaturalizedDataset } from './codec.js';
+export { type DicomFileHeader, inspectDicomBytes } from './dicom-file.js';
 export {
-  type DicomFileHeader,
-  inspectDicomBytes,
   type OpenDicomFile,
   openDicomFile,
   readDicomFileHeader,
   readDicomFileHeaderSync,
-} from './dicom-file.js';
+  readPart10Header,
+  readPart10HeaderSync,
+} from './files.js';
 export { type DataSetHead, DataSetHeadError, DataSetHeadReader, readDataSetHead, tagOf } from './head.js';
 export {
   encodeFileMetaInformation,
@@ -23,8 +24,6 @@ export {
   Part10Error,
   type Part10Header,
   parsePart10Header,
-  readPart10Header,
-  readPart10HeaderSync,
 } from './part10.js';
 export {
   describeUid,

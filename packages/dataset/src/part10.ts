@@ -4,8 +4,6 @@
  * in the transfer syntax the meta group names. Only the start of a file is ever read: the data
  * set is streamed by whoever uses `dataSetOffset`.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { type FileHandle, open } from 'node:fs/promises';
 import { IMPLEMENTATION_CLASS_UID, IMPLEMENTATION_VERSION_NAME } from '@dimse-rx/pdu';
 
 /** The File Meta Information elements dimse-rx reads and writes (PS3.10 Table 7.1-1). */
@@ -42,7 +40,6 @@ const PREAMBLE_LENGTH = 128;
 /** 128-byte preamble + 'DICM' (PS3.10 7.1). */
 const META_START = PREAMBLE_LENGTH + 4;
 const META_GROUP = 0x0002;
-const FIRST_READ = 4096;
 
 /** Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 7.1.2, Table 7.1-1). */
 const LONG_HEADER_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
@@ -169,96 +166,6 @@ export function parsePart10Header(bytes: Uint8Array): Part10Header {
   // With every byte of the file at hand, parse never asks for more.
   if ('needed' in result) throw new Part10Error(`DICOM Part 10 bytes: truncated meta information (needs ${result.needed} bytes)`);
   return result;
-}
-
-/**
- * A larger buffer for a header that needs `needed` bytes, the `filled` ones already read copied
- * in: twice the size at least, never past the file. A file read whole that still needs more is
- * truncated, and says so (no read could ever satisfy it).
- */
-export function grow(buffer: Buffer, filled: number, needed: number, size: number, path: string): Buffer {
-  if (filled >= size) throw new Part10Error(`${path}: truncated meta information (needs ${needed} bytes)`);
-  const grown = Buffer.allocUnsafe(Math.min(size, Math.max(needed, buffer.length * 2)));
-  buffer.copy(grown, 0, 0, filled);
-  return grown;
-}
-
-/** An open Part 10 file: its header, the bytes read from its start, the handle to read on with. */
-export interface OpenPart10File {
-  readonly header: Part10Header;
-  readonly handle: FileHandle;
-  /** The file's first bytes (at least up to the data set, at most `firstRead` unless the meta group is longer). */
-  readonly start: Buffer;
-}
-
-/**
- * Opens a Part 10 file and reads its header with its first `firstRead` bytes (the data set's
- * first chunk with it, so a small file costs one open and one read). The caller closes the
- * handle. Throws Part10Error for a file that is not DICOM Part 10 or whose meta group is broken.
- */
-export async function openPart10File(
-  path: string,
-  firstRead = FIRST_READ,
-  allocate: (size: number) => Buffer = Buffer.allocUnsafe,
-): Promise<OpenPart10File> {
-  const handle = await open(path, 'r');
-  try {
-    const { size } = await handle.stat();
-    const wanted = Math.max(firstRead, FIRST_READ);
-    // A buffer of the size asked for (the allocator may recycle them), used up to the file's size.
-    let buffer = (size >= wanted ? allocate(wanted) : Buffer.allocUnsafe(size)).subarray(0, Math.min(size, wanted));
-    let filled = 0;
-    for (;;) {
-      while (filled < buffer.length) {
-        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, filled);
-        if (bytesRead === 0) throw new Part10Error(`${path}: the file shrank while being read (${filled} of ${size} bytes)`);
-        filled += bytesRead;
-      }
-      const result = parseMeta(buffer, size, path);
-      if (!('needed' in result)) return { header: result, handle, start: buffer };
-      buffer = grow(buffer, filled, result.needed, size, path);
-    }
-  } catch (error) {
-    await handle.close().catch(() => undefined);
-    throw error;
-  }
-}
-
-/**
- * Reads the Part 10 header of a file, reading only its start (4 KiB, more if the meta group is
- * longer). Throws Part10Error for a file that is not DICOM Part 10 or whose meta group is broken.
- */
-export async function readPart10Header(path: string): Promise<Part10Header> {
-  const { header, handle } = await openPart10File(path);
-  await handle.close();
-  return header;
-}
-
-/**
- * readPart10Header with blocking reads, for a command line scanning many files before it
- * starts (an open, a read or two and a close each, without a thread pool round trip per call).
- * Not for servers: it blocks the event loop while the disk answers.
- */
-export function readPart10HeaderSync(path: string): Part10Header {
-  const fd = openSync(path, 'r');
-  try {
-    let buffer: Buffer = Buffer.allocUnsafe(FIRST_READ);
-    let filled = readSync(fd, buffer, 0, buffer.length, 0);
-    for (;;) {
-      // Short of what was asked: the file ends here, and that is its size.
-      const size = filled < buffer.length ? filled : fstatSync(fd).size;
-      const result = parseMeta(buffer.subarray(0, filled), size, path);
-      if (!('needed' in result)) return result;
-      buffer = grow(buffer, filled, result.needed, size, path);
-      while (filled < buffer.length) {
-        const n = readSync(fd, buffer, filled, buffer.length - filled, filled);
-        if (n === 0) throw new Part10Error(`${path}: the file shrank while being read (${filled} of ${size} bytes)`);
-        filled += n;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** UI values are padded with one NUL, other strings with one space, to an even length (PS3.5 6.2). */

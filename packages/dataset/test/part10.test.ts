@@ -10,7 +10,7 @@ import {
   parsePart10Header,
   readPart10Header,
   readPart10HeaderSync,
-} from '../src/part10.js';
+} from '../src/index.js';
 import { TransferSyntax } from '../src/transfer-syntax.js';
 
 const LONG_VRS = new Set(['OB', 'OW', 'SQ', 'UN', 'UT']);
