@@ -224,6 +224,12 @@ export class DimseChannel {
    */
   readonly buffers = new BufferPool();
   readonly #handlers = new Map<number, Registered[]>();
+  /** How many of our operations may be outstanding at once: the negotiated window (PS3.7 D.3.3.3). */
+  readonly maxInvoked: number;
+  /** How many of the peer's operations are performed at once: the negotiated window. */
+  readonly #maxPerformed: number;
+  /** Accepted contexts by ID: the assembler's check and every request's context. */
+  readonly #contextById = new Map<number, NegotiatedContext & { readonly transferSyntax: string }>();
   /** Accepted contexts by abstract syntax, looked up once each. */
   readonly #contexts = new Map<string, readonly (NegotiatedContext & { readonly transferSyntax: string })[]>();
   readonly #outstanding = new Map<number, Invocation>();
@@ -254,7 +260,11 @@ export class DimseChannel {
 
   constructor(association: Association) {
     this.association = association;
-    const accepted = new Set(association.acceptedContexts.map((pc) => pc.id));
+    const window = association.negotiation.asynchronousOperationsWindow;
+    this.maxInvoked = windowLimit(window.maxOperationsInvoked);
+    this.#maxPerformed = windowLimit(window.maxOperationsPerformed);
+    const accepted = this.#contextById;
+    for (const pc of association.acceptedContexts) accepted.set(pc.id, pc);
     this.#assembler = new MessageAssembler(
       (id) => accepted.has(id),
       () => association.hold(),
@@ -365,7 +375,7 @@ export class DimseChannel {
         subscriber.error(this.#ended);
         return undefined;
       }
-      const context = this.association.acceptedContexts.find((pc) => pc.id === presentationContextId);
+      const context = this.#contextById.get(presentationContextId);
       const sopClassUid = sopClassOf(command) ?? context?.abstractSyntax;
       if (!mayInvoke(this.association.negotiation, command.commandField, sopClassUid)) {
         const side = this.association.negotiation.role === 'requestor' ? 'requestor' : 'acceptor';
@@ -384,17 +394,12 @@ export class DimseChannel {
         options,
         stop: { aborted: false },
       };
-      if (this.#invoking < this.#maxInvoked && this.#invokeQueue.length === 0) {
+      if (this.#invoking < this.maxInvoked && this.#invokeQueue.length === 0) {
         this.#invoking++;
         this.#fire(invocation, { type: 'slot' });
       } else this.#invokeQueue.push(invocation);
       return () => this.#fire(invocation, { type: 'unsubscribe' });
     });
-  }
-
-  /** How many of our operations may be outstanding at once: the negotiated window. */
-  get #maxInvoked(): number {
-    return windowLimit(this.association.negotiation.asynchronousOperationsWindow.maxOperationsInvoked);
   }
 
   /** Feeds an event to an operation's reducer and performs the effects it returns. */
@@ -448,7 +453,7 @@ export class DimseChannel {
           break;
         case 'releaseSlot':
           this.#invoking--;
-          while (this.#invoking < this.#maxInvoked && this.#invokeQueue.length > 0) {
+          while (this.#invoking < this.maxInvoked && this.#invokeQueue.length > 0) {
             this.#invoking++;
             this.#fire(this.#invokeQueue.shift()!, { type: 'slot' });
           }
@@ -703,11 +708,6 @@ export class DimseChannel {
     }
   }
 
-  /** How many of the peer's operations are performed at once: the negotiated window (PS3.7 D.3.3.3). */
-  get #maxPerformed(): number {
-    return windowLimit(this.association.negotiation.asynchronousOperationsWindow.maxOperationsPerformed);
-  }
-
   /** Performs a request of the peer, counted in the window until its final response is written. */
   #perform(message: DimseMessage): void {
     this.#performing++;
@@ -739,7 +739,7 @@ export class DimseChannel {
       this.association.abort();
       return;
     }
-    const context = this.association.acceptedContexts.find((pc) => pc.id === message.presentationContextId)!;
+    const context = this.#contextById.get(message.presentationContextId)!;
     const row = commandSpec(command.commandField);
     const sopClassUid = sopClassOf(command);
     if (message.problem || !row) {

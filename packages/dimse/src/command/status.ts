@@ -136,11 +136,10 @@ export function statusMeaning(code: number, service?: DimseService): string {
   const table = (service && MEANINGS[service]) ?? GENERAL_MEANINGS;
   const exact = table.get(code);
   if (exact) return exact;
+  // A code of a range (0xA7xx, 0xA9xx, 0xCxxx) means what the service's first code of it means.
   const high = code & 0xff00;
-  const retrieving = service === 'C-FIND' || service === 'C-GET' || service === 'C-MOVE';
-  if (high === 0xa700) return 'failure: refused, out of resources';
-  if (high === 0xa900) return retrieving ? 'failure: identifier does not match SOP class' : 'failure: data set does not match SOP class';
-  if ((code & 0xf000) === 0xc000) return retrieving ? 'failure: unable to process' : 'failure: cannot understand';
+  if (high === 0xa700 || high === 0xa900) return table.get(high) ?? MEANINGS['C-STORE']!.get(high)!;
+  if ((code & 0xf000) === 0xc000) return table.get(0xc000) ?? MEANINGS['C-STORE']!.get(0xc000)!;
   if ((code & 0xf000) === 0xb000) return 'warning';
   if ((code & 0xf000) === 0xa000) return 'failure: refused';
   return `${statusKind(code)}: status 0x${code.toString(16).padStart(4, '0')}`;

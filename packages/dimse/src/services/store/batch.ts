@@ -27,8 +27,8 @@ export function storeAll(association: Association, inputs: readonly StoreInput[]
   return new Observable<StoreAllEvent>((subscriber) => {
     const chunkSize = chunkSizeFor(association, options);
     const pool = dimse(association).buffers;
-    const negotiated = association.negotiation.asynchronousOperationsWindow.maxOperationsInvoked;
-    const window = Math.max(1, Math.min(options.window ?? MAX_STORES_AT_ONCE, negotiated === 0 ? MAX_STORES_AT_ONCE : negotiated));
+    // The channel holds requests beyond the window anyway: more at once here would only keep more inputs open.
+    const window = Math.max(1, Math.min(options.window ?? MAX_STORES_AT_ONCE, dimse(association).maxInvoked));
     const prepareAt = (i: number): Promise<Prepared> => {
       const preparing = prepare(inputs[i]!, chunkSize, pool);
       preparing.catch(() => undefined); // read by sendPrepared, or dropped with the next one
