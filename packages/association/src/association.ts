@@ -129,24 +129,14 @@ export class Association {
    */
   send(pdus: PDataTf | readonly PDataTf[]): Observable<void> {
     return new Observable<void>((subscriber) => {
-      const list: readonly PDataTf[] = Array.isArray(pdus) ? pdus : [pdus as PDataTf];
-      const problem = this.#check(list);
-      if (problem) {
-        subscriber.error(problem);
-        return undefined;
-      }
-      if (list.length === 0) {
-        subscriber.complete();
-        return undefined;
-      }
-      this.#machine.whenWritten(list[list.length - 1]!, (error) => {
+      let done = false;
+      this.transmit(Array.isArray(pdus) ? pdus : [pdus as PDataTf], (error) => {
+        done = true;
         if (error) subscriber.error(error);
         else subscriber.complete();
       });
-      // Throws InvalidPrimitiveError (to the subscriber) when the state does not allow sending.
-      for (const pdu of list) this.#machine.primitive({ type: 'Evt9', pdu });
       // Written at once (or failed)? Done. Else the end of the association must not leave it waiting.
-      if (subscriber.closed) return undefined;
+      if (done) return undefined;
       return this.finished.subscribe((error) =>
         subscriber.error(error ?? new ConnectionError('The association ended before the P-DATA was written', undefined)),
       );
