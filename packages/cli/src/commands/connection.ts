@@ -4,6 +4,7 @@ import type { ConnectionOptions, TlsOptions } from 'node:tls';
 import type { AssociateOptions } from '@dimse-rx/association';
 import { normalizeAeTitle, type UserIdentityRq } from '@dimse-rx/pdu';
 import { type OptionSpec, type Parsed, stringOption, UsageError } from '../args.js';
+import type { CommonSettings } from './common.js';
 
 /** TLS (PS3.15 B.1), with DCMTK's spellings beside ours. */
 export const TLS_OPTIONS: readonly OptionSpec[] = [
@@ -114,4 +115,26 @@ export function describeIdentity(identity: UserIdentityRq | undefined): string {
     return `user ${JSON.stringify(name)}${identity.identityType === 2 ? ' with a password' : ''}`;
   }
   return kinds[identity.identityType] ?? `identity type ${identity.identityType}`;
+}
+
+/**
+ * What every network command associates with: the peer, AE titles, maximum PDU, timeouts, TLS
+ * and user identity as the options say; the caller adds its presentation contexts.
+ */
+export function associationOptions(
+  parsed: Parsed,
+  settings: CommonSettings,
+  target: { readonly host: string; readonly port: number },
+): Omit<AssociateOptions, 'presentationContexts'> {
+  const tls = tlsClientOptions(parsed);
+  const userIdentity = userIdentityOption(parsed.options);
+  return {
+    ...target,
+    callingAeTitle: settings.callingAeTitle,
+    calledAeTitle: settings.calledAeTitle,
+    maxPduLength: settings.maxPduLength,
+    timeouts: settings.timeouts,
+    ...(tls ? { tls } : {}),
+    ...(userIdentity ? { userIdentity } : {}),
+  };
 }

@@ -2,7 +2,7 @@ import { echo, VERIFICATION_SOP_CLASS, withAssociation } from '@dimse-rx/dimse';
 import { lastValueFrom, timeout } from 'rxjs';
 import { describeOptions, parseArgs, port, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
-import { IDENTITY_OPTIONS, TLS_OPTIONS, tlsClientOptions, userIdentityOption } from './connection.js';
+import { associationOptions, IDENTITY_OPTIONS, TLS_OPTIONS } from './connection.js';
 import { errorCode } from './error-code.js';
 
 const OPTIONS = [...COMMON_OPTIONS, ...TLS_OPTIONS, ...IDENTITY_OPTIONS];
@@ -22,21 +22,14 @@ export async function echoCommand(args: readonly string[], out: Output): Promise
   const [host] = positionals as [string, string];
   const settings = commonSettings(options);
   const target = { host, port: port(positionals[1]) };
-  const tls = tlsClientOptions(parsed);
-  const userIdentity = userIdentityOption(options);
+  const connection = associationOptions(parsed, settings, target);
   const started = performance.now();
   try {
     // Scoped: released once the C-ECHO is answered, aborted when the peer does not answer in time.
     const status = await lastValueFrom(
       withAssociation(
         {
-          ...target,
-          callingAeTitle: settings.callingAeTitle,
-          calledAeTitle: settings.calledAeTitle,
-          maxPduLength: settings.maxPduLength,
-          timeouts: settings.timeouts,
-          ...(tls ? { tls } : {}),
-          ...(userIdentity ? { userIdentity } : {}),
+          ...connection,
           presentationContexts: [{ abstractSyntax: VERIFICATION_SOP_CLASS, transferSyntaxes: TRANSFER_SYNTAXES }],
         },
         (association) => echo(association).pipe(timeout(settings.dimseTimeoutMs)),

@@ -14,7 +14,7 @@ import {
 import { lastValueFrom, tap } from 'rxjs';
 import { describeOptions, intOption, type OptionSpec, parseArgs, port, stringOption, UsageError } from '../args.js';
 import { COMMON_OPTIONS, commonSettings, describeError, type Output } from './common.js';
-import { IDENTITY_OPTIONS, TLS_OPTIONS, tlsClientOptions, userIdentityOption } from './connection.js';
+import { associationOptions, IDENTITY_OPTIONS, TLS_OPTIONS } from './connection.js';
 import { errorCode } from './error-code.js';
 import { Progress } from './progress.js';
 import { fileProblem, type Job, Results } from './store-results.js';
@@ -274,8 +274,8 @@ export async function storeCommand(args: readonly string[], out: Output, bar?: (
   const lanes = intOption(options, 'associations', 1, 1, 64);
   const retries = intOption(options, 'retries', 2, 0, 1000);
   const propose = parsePropose(stringOption(options, 'propose'));
-  const tls = tlsClientOptions(parsed);
-  const userIdentity = userIdentityOption(options);
+  // TLS files and the identity are read now: a usage error comes before any folder is scanned.
+  const connection = associationOptions(parsed, settings, target);
 
   let progress: Progress | undefined;
   const results = new Results(out, settings.json, () => progress);
@@ -293,15 +293,7 @@ export async function storeCommand(args: readonly string[], out: Output, bar?: (
   if (jobs.length === 0) session.errors.add('no DICOM file to send');
   else
     await sendAll(session, jobs, {
-      associate: {
-        ...target,
-        callingAeTitle: settings.callingAeTitle,
-        calledAeTitle: settings.calledAeTitle,
-        maxPduLength: settings.maxPduLength,
-        timeouts: settings.timeouts,
-        ...(tls ? { tls } : {}),
-        ...(userIdentity ? { userIdentity } : {}),
-      },
+      associate: connection,
       associations: lanes,
       retries,
       propose,
