@@ -138,7 +138,7 @@ export interface RequestOptions {
   readonly cancelGrace?: number;
 }
 
-/** How long a pulled handler runs before the event loop gets to read sockets again. */
+/** How long the channel's writes go on before the event loop gets to read sockets again. */
 const POLL_EVERY_MS = 1;
 
 /** Default grace time for the final response of an operation given up. */
@@ -252,6 +252,8 @@ export class DimseChannel {
   #held: (() => void) | undefined;
   #nextMessageId = 1;
   #sending: Promise<void> = Promise.resolve();
+  /** When a write last let the event loop poll (see #write). */
+  #polled = performance.now();
   /** Writes handed to the association and not yet done: failed when the association ends. */
   readonly #pendingWrites = new Set<(error?: Error) => void>();
   /** Messages whose sending has not settled yet. */
@@ -621,7 +623,15 @@ export class DimseChannel {
         settled = true;
         this.#pendingWrites.delete(pending);
         if (error) reject(error);
-        else resolve();
+        else if (performance.now() - this.#polled < POLL_EVERY_MS) resolve();
+        // Writes that complete at once never leave the microtask queue: a sender that goes on
+        // at once (a pulled handler, a chain of responses) would keep the sockets unread (no
+        // C-CANCEL, no other association) until it ran dry. Every millisecond the event loop polls.
+        else
+          setImmediate(() => {
+            this.#polled = performance.now();
+            resolve();
+          });
       };
       this.#pendingWrites.add(pending);
       this.association.transmit(pdus, pending);
@@ -866,7 +876,6 @@ export class DimseChannel {
       performed();
     };
     const respond = (response: ResponseSpec) => this.respond(message, response, abort);
-    let polled = performance.now();
     /** Writes the final response once, whoever gives it: the handler, a cancel, the time limit, a failure. */
     const sendFinal = (response: ResponseSpec): Promise<void> => {
       if (finalSent || this.#ended) return Promise.resolve();
@@ -896,13 +905,6 @@ export class DimseChannel {
           if (next.done || stopped || finalSent || this.#ended) break;
           if (isPending(next.value.status)) {
             await respond(next.value);
-            // Writes that complete at once never leave the microtask queue: the socket would not be
-            // read (no C-CANCEL, no other association) until the handler ran dry. So every
-            // millisecond the loop lets the event loop poll.
-            if (performance.now() - polled >= POLL_EVERY_MS) {
-              await new Promise<void>((resolve) => setImmediate(resolve));
-              polled = performance.now();
-            }
           } else {
             await sendFinal(next.value);
             break;

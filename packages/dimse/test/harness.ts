@@ -4,6 +4,8 @@
  * virtual clock (vi.useFakeTimers) so that timers, grace times and time limits are advanced by
  * the test, not waited for. Every command either side writes is recorded, decoded.
  */
+
+import { setImmediate } from 'node:timers';
 import {
   type AcceptorPolicy,
   type AssociateOptions,
@@ -81,9 +83,12 @@ export interface Pair {
   close(): Promise<void>;
 }
 
-/** Lets every pending microtask and zero-delay timer run (virtual time does not move). */
+/**
+ * Lets what is pending run: microtasks, and the channel's polls of the event loop (a real
+ * setImmediate, which the fake timers leave alone). Virtual time does not move.
+ */
 export async function settle(rounds = 20): Promise<void> {
-  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => queueMicrotask(resolve));
+  for (let i = 0; i < rounds; i++) await new Promise<void>((resolve) => setImmediate(resolve));
 }
 
 /** An acceptor over a linked transport, and the requestor's end of it to connect with. */
