@@ -136,6 +136,17 @@ export interface RequestOptions {
    * given up (unsubscribed) before the association is aborted. 30 s unless set.
    */
   readonly cancelGrace?: number;
+  /**
+   * Told the request's Message ID as it is assigned, before any of it is written: what the
+   * C-STOREs of a C-MOVE carry back as Move Originator Message ID.
+   */
+  readonly onMessageId?: (messageId: number) => void;
+  /**
+   * Told once the operation is over on the wire: its final response arrived (even one dropped
+   * after an unsubscription), it was never sent, or the association ended. A C-GET keeps its
+   * storage handler until then, for the sub-operations still on their way after a cancel.
+   */
+  readonly onSettled?: () => void;
 }
 
 /** How long the channel's writes go on before the event loop gets to read sockets again. */
@@ -206,6 +217,8 @@ interface Invocation {
   grace?: ReturnType<typeof setTimeout>;
   /** Why it ended, for the subscriber. */
   error?: Error;
+  /** `onSettled` was called. */
+  settled?: boolean;
 }
 
 /**
@@ -472,8 +485,14 @@ export class DimseChannel {
         }
       }
     }
-    if (isTerminal(state.name) && invocation.messageId !== undefined && this.#outstanding.get(invocation.messageId) === invocation)
-      this.#outstanding.delete(invocation.messageId);
+    if (isTerminal(state.name)) {
+      if (invocation.messageId !== undefined && this.#outstanding.get(invocation.messageId) === invocation)
+        this.#outstanding.delete(invocation.messageId);
+      if (!invocation.settled) {
+        invocation.settled = true;
+        invocation.options.onSettled?.();
+      }
+    }
   }
 
   /** Sends a request its turn has come for. */
@@ -487,6 +506,7 @@ export class DimseChannel {
     const messageId = this.#allocateMessageId();
     invocation.messageId = messageId;
     this.#outstanding.set(messageId, invocation);
+    options.onMessageId?.(messageId);
     // The Message ID and data set type go over the request's fields as it is encoded: no copy of it.
     this.#send(invocation.presentationContextId, invocation.command as Command, {
       fields: { messageId, commandDataSetType: options.dataSet === undefined ? NO_DATA_SET : DATA_SET_PRESENT },

@@ -63,12 +63,16 @@ export {
   type OperationStateName,
   operationReducer,
 } from './operation/reducer.js';
+export { OperationTimeoutError, type OperationTimeouts, type TimeoutLimit, withTimeouts } from './operation/timeouts.js';
 export { associate, withAssociation } from './services/associate.js';
 export { echo } from './services/echo.js';
 export { type FileSinkOptions, fileSink } from './services/file-sink/sink.js';
 export {
   type FindMatch,
+  type FindMatchesOptions,
+  type FindOptions,
   find,
+  findMatches,
   type Query,
   QueryFailedError,
   QueryKeyError,
@@ -77,6 +81,29 @@ export {
   queryIdentifier,
 } from './services/query/find.js';
 export { dateRange, dateTimeRange, dicomDate, dicomTime, timeRange, uidList } from './services/query/matching.js';
+export {
+  COMMON_STORAGE_SOP_CLASSES,
+  type ExpectedMove,
+  type GetOptions,
+  get,
+  type MoveOptions,
+  type MoveReceiver,
+  type MoveReceiverOptions,
+  move,
+  moveReceiver,
+  type RetrieveContexts,
+  type RetrieveEvent,
+  RetrieveFailedError,
+  type RetrieveFailure,
+  type RetrieveOptions,
+  type RetrieveProgress,
+  type RetrieveResult,
+  type RetrieveStored,
+  type RetrieveToSelfOptions,
+  retrieve,
+  retrieveContexts,
+  retrieveIdentifier,
+} from './services/query/retrieve.js';
 export { type ScpOptions, type Service, scp } from './services/scp.js';
 export { type StoreAllEvent, storeAll } from './services/store/batch.js';
 export { proposedTransferSyntaxes, storageContexts, type TransferSyntaxProposal } from './services/store/contexts.js';
@@ -84,6 +111,7 @@ export type { StoreInput } from './services/store/input.js';
 export { type PoolInput, type StorePoolEvent, type StorePoolOptions, storePool } from './services/store/pool.js';
 export { type StoreEvent, type StoreOptions, store } from './services/store/store.js';
 export {
+  acceptStorage,
   discardSink,
   type StorageHandler,
   type StoreAnswer,

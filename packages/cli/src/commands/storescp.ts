@@ -1,16 +1,14 @@
 import type { Association } from '@dimse-rx/association';
 import {
+  acceptStorage,
   CommandField,
   describeUid,
   dimseStatus,
   discardSink,
   fileSink,
-  isStorageSopClass,
   Status,
   type StorageHandler,
   scp,
-  TransferSyntax,
-  UNCOMPRESSED_TRANSFER_SYNTAXES,
   VERIFICATION_SOP_CLASS,
 } from '@dimse-rx/dimse';
 import { from, of, tap } from 'rxjs';
@@ -46,17 +44,6 @@ ${describeOptions(OPTIONS)}`;
 
 /** On stop, how long open associations get to be released before they are aborted. */
 const STOP_GRACE_MS = 500;
-
-/**
- * Exactly the storage SOP classes of PS3.4 Annex B and GG (STORAGE_SOP_CLASSES) and Verification;
- * anything else (query/retrieve, worklist, private classes) is refused with result 3, abstract
- * syntax not supported. Uncompressed syntaxes preferred (explicit VR LE first), compressed ones as proposed.
- */
-function acceptStorage(abstractSyntax: string, proposed: readonly string[]): readonly string[] | undefined {
-  if (abstractSyntax === VERIFICATION_SOP_CLASS) return [TransferSyntax.ExplicitVrLittleEndian, TransferSyntax.ImplicitVrLittleEndian];
-  if (!isStorageSopClass(abstractSyntax)) return undefined;
-  return [...UNCOMPRESSED_TRANSFER_SYNTAXES, ...proposed];
-}
 
 /** A storage handler that also prints one line (or JSON object) per C-STORE answered. */
 function reported(handler: StorageHandler, out: Output, json: boolean): StorageHandler {

@@ -1,6 +1,7 @@
 import type { Association } from '@dimse-rx/association';
+import { isStorageSopClass, TransferSyntax, UNCOMPRESSED_TRANSFER_SYNTAXES } from '@dimse-rx/dataset';
 import { catchError, concat, defer, EMPTY, from, last, map, Observable, type ObservableInput, of } from 'rxjs';
-import type { IncomingRequest, RequestHandler, ResponseSpec } from '../channel.js';
+import { type IncomingRequest, type RequestHandler, type ResponseSpec, VERIFICATION_SOP_CLASS } from '../channel.js';
 import { Status, StoreStatus } from '../command/status.js';
 import type { DataSetStream } from '../message/data-set-stream.js';
 
@@ -53,6 +54,18 @@ export const isValidUid = (uid: string): boolean => uid.length > 0 && uid.length
  * resources) with the error's message as the comment.
  */
 export type StorageHandler = (info: StoreRequestInfo, data: DataSetStream) => ObservableInput<StoreAnswer>;
+
+/**
+ * The acceptance policy of a storage SCP (`abstractSyntaxes` of `serve()`): exactly the storage
+ * SOP classes of PS3.4 Annex B and GG and Verification; anything else (query/retrieve, worklist,
+ * private classes) is refused with result 3, abstract syntax not supported. Uncompressed
+ * syntaxes preferred (explicit VR little endian first), compressed ones as proposed.
+ */
+export function acceptStorage(abstractSyntax: string, proposed: readonly string[]): readonly string[] | undefined {
+  if (abstractSyntax === VERIFICATION_SOP_CLASS) return [TransferSyntax.ExplicitVrLittleEndian, TransferSyntax.ImplicitVrLittleEndian];
+  if (!isStorageSopClass(abstractSyntax)) return undefined;
+  return [...UNCOMPRESSED_TRANSFER_SYNTAXES, ...proposed];
+}
 
 /** Adapts a storage handler to the channel: metadata in, one final C-STORE-RSP out. */
 export function storageRequestHandler(handler: StorageHandler): RequestHandler {

@@ -5,6 +5,7 @@ import { dimse } from '../../channel.js';
 import { Requests } from '../../command/builders.js';
 import { type DimseStatus, FindStatus } from '../../command/status.js';
 import { invoke, NoPresentationContextError } from '../../operation/invoke.js';
+import { type OperationTimeouts, withTimeouts } from '../../operation/timeouts.js';
 
 /** The query/retrieve information models of PS3.4 C.6 and the worklist of K.6, by name. */
 export const QueryModel = {
@@ -108,8 +109,8 @@ export function queryIdentifier(query: Query): NaturalizedDataset {
  * `timeout()` or any unsubscription before the end sends C-CANCEL-RQ at once; what still comes
  * is dropped and the association stays usable. Each match is decoded only when it is taken.
  */
-export function find(association: Association, query: Query): Observable<FindMatch> {
-  return defer(() => {
+export function find(association: Association, query: Query, options: FindOptions = {}): Observable<FindMatch> {
+  const matches = defer(() => {
     const model = QueryModel[query.model];
     const identifier = queryIdentifier(query);
     const context = dimse(association).context(model.find);
@@ -117,6 +118,7 @@ export function find(association: Association, query: Query): Observable<FindMat
     const transferSyntax = context.transferSyntax;
     return invoke(association, Requests.cFind({ affectedSopClassUid: model.find }), {
       presentationContextId: context.id,
+      ...(options.cancelGrace === undefined ? {} : { cancelGrace: options.cancelGrace }),
       dataSet: encodeDataset(identifier, transferSyntax),
       dataSets: 'collect',
     }).pipe(
@@ -133,4 +135,91 @@ export function find(association: Association, query: Query): Observable<FindMat
       }),
     );
   });
+  return withTimeouts(matches, options.timeouts, 'C-FIND');
+}
+
+/** Options of `find()`. */
+export interface FindOptions {
+  readonly timeouts?: OperationTimeouts;
+  /** How long the peer gets to end the query after a cancel before the association is aborted (see RequestOptions). */
+  readonly cancelGrace?: number;
+}
+
+/** Options of `findMatches()`. */
+export interface FindMatchesOptions extends FindOptions {
+  /** Matches kept waiting for the reader before the association's socket is held: 16 unless set. */
+  readonly highWaterMark?: number;
+}
+
+/**
+ * `find()` as an async iterable, for `for await`: one match at a time, as the reader takes it.
+ * Past `highWaterMark` matches not yet taken the association's socket is held, so that the
+ * rest wait in the peer and the network, not in memory; leaving the loop early (`break`,
+ * `return`, a throw) cancels the query (C-CANCEL-RQ) as unsubscribing does.
+ */
+export function findMatches(association: Association, query: Query, options: FindMatchesOptions = {}): AsyncIterable<FindMatch> {
+  const highWaterMark = options.highWaterMark ?? 16;
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<FindMatch> {
+      const queue: FindMatch[] = [];
+      let done = false;
+      let failure: { error: unknown } | undefined;
+      let wake: (() => void) | undefined;
+      let release: (() => void) | undefined;
+      const notify = () => {
+        wake?.();
+        wake = undefined;
+      };
+      const subscription = find(association, query, options).subscribe({
+        next: (match) => {
+          queue.push(match);
+          if (queue.length >= highWaterMark && !release) release = association.hold();
+          notify();
+        },
+        error: (error) => {
+          failure = { error };
+          notify();
+        },
+        complete: () => {
+          done = true;
+          notify();
+        },
+      });
+      const stop = () => {
+        release?.();
+        release = undefined;
+        subscription.unsubscribe();
+      };
+      return {
+        next: async (): Promise<IteratorResult<FindMatch>> => {
+          for (;;) {
+            const match = queue.shift();
+            if (match) {
+              if (release && queue.length < highWaterMark / 2) {
+                release();
+                release = undefined;
+              }
+              return { value: match, done: false };
+            }
+            if (failure) {
+              stop();
+              throw failure.error;
+            }
+            if (done) {
+              stop();
+              return { value: undefined, done: true };
+            }
+            await new Promise<void>((resolve) => {
+              wake = resolve;
+            });
+          }
+        },
+        return: async (): Promise<IteratorResult<FindMatch>> => {
+          stop();
+          queue.length = 0;
+          return { value: undefined, done: true };
+        },
+      };
+    },
+  };
 }
