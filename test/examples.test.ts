@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generateSampleStudy } from '@dimse-rx/dataset/sample';
-import { readDicomFileHeaderSync, Status, type StorageHandler } from '@dimse-rx/dimse';
+import { encodeDataset, type NaturalizedDataset, readDicomFileHeaderSync, Status, type StorageHandler } from '@dimse-rx/dimse';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { answering, startScp as startLibraryScp, writeStudy as writeStudyFiles } from '../packages/cli/test/support.js';
+import { freePort } from './support/dcmtk.js';
+import { startQrScp } from './support/qr-scp.js';
 
 const DIST = fileURLToPath(new URL('../examples/dist/', import.meta.url));
 const SECONDARY_CAPTURE = '1.2.840.10008.5.1.4.1.1.7';
@@ -225,5 +227,113 @@ describe('examples/patient-finder', () => {
     expect(await one.exit).toBe(0);
     expect(one.lines).toEqual(['P0002 SMITH^PATIENT0002', '1 match, all shown']);
     await server.line(/^answered with 1 matches$/);
+  });
+});
+
+/** Study-level data sets without pixels: enough for a C-FIND SCP to search. */
+const studies = (n: number): NaturalizedDataset[] =>
+  Array.from({ length: n }, (_, i) => ({
+    SOPClassUID: SECONDARY_CAPTURE,
+    SOPInstanceUID: `1.2.826.0.1.3680043.10.1.${i + 1}.1.1`,
+    SeriesInstanceUID: `1.2.826.0.1.3680043.10.1.${i + 1}.1`,
+    StudyInstanceUID: `1.2.826.0.1.3680043.10.1.${i + 1}`,
+    PatientID: `P${i + 1}`,
+    PatientName: `${i % 2 === 0 ? 'DOE' : 'SMITH'}^PATIENT${i + 1}`,
+    StudyDate: `2024${String((i % 12) + 1).padStart(2, '0')}15`,
+    StudyDescription: `study ${i + 1}`,
+  }));
+
+/** An in-memory query/retrieve SCP, stopped when the test ends. */
+async function startQr(options: Parameters<typeof startQrScp>[0]) {
+  const server = await startQrScp(options);
+  servers.push(server);
+  return server;
+}
+
+describe('examples/find-studies', () => {
+  it('prints the first 5 matches as they come and cancels the rest: the SCP saw the C-CANCEL', async () => {
+    const all = studies(4000);
+    const { port, log } = await startQr({ instances: all });
+    const find = run('find-studies', ['127.0.0.1', String(port), '--aec', 'QR-SCP', '--name', 'DOE*', '--first', '5']);
+    expect(await find.exit).toBe(0);
+    const doe = all.filter((s) => String(s.PatientName).startsWith('DOE')).slice(0, 5);
+    expect(find.lines).toEqual([
+      ...doe.map((s) => `${s.StudyDate} ${s.PatientName} (${s.PatientID}) ${s.StudyDescription} ${s.StudyInstanceUID}`),
+      '5 shown, the rest cancelled',
+    ]);
+    expect(log.requests).toHaveLength(1);
+    expect(log.requests[0]!.identifier).toMatchObject({ QueryRetrieveLevel: 'STUDY', PatientName: [{ Alphabetic: 'DOE*' }] });
+    expect(log.cancels).toBe(1);
+  });
+
+  it('an open date range: every study on or after the date, all shown, no cancel', async () => {
+    const all = studies(24);
+    const { port, log } = await startQr({ instances: all });
+    const find = run('find-studies', ['127.0.0.1', String(port), '--aec', 'QR-SCP', '--since', '20241101', '--first', '100']);
+    expect(await find.exit).toBe(0);
+    const wanted = all.filter((s) => String(s.StudyDate) >= '20241101');
+    expect(wanted).toHaveLength(4);
+    expect(find.lines.slice(0, -1).map((l) => l.split(' ').at(-1))).toEqual(wanted.map((s) => s.StudyInstanceUID));
+    expect(find.lines.at(-1)).toBe('4 studies, all shown');
+    expect(log.requests[0]!.identifier.StudyDate).toBe('20241101-');
+    expect(log.cancels).toBe(0);
+  });
+
+  it('a query not answered in time is cancelled and retried on a new association, which answers', async () => {
+    const all = studies(6);
+    const { port, log } = await startQr({ instances: all, silentFinds: 1 });
+    const find = run('find-studies', ['127.0.0.1', String(port), '--aec', 'QR-SCP', '--timeout', '0.5', '--first', '100']);
+    expect(await find.exit).toBe(0);
+    expect(find.lines[0]).toMatch(/^attempt 1 failed: C-FIND: no response within 500 ms.*; retrying$/);
+    expect(find.lines.slice(1, -1)).toHaveLength(6);
+    expect(find.lines.at(-1)).toBe('6 studies, all shown');
+    // The attempt that timed out was cancelled; the second one was answered.
+    expect(log.cancels).toBe(1);
+    expect(log.requests).toHaveLength(1);
+  });
+});
+
+describe('examples/retrieve-study', () => {
+  it('gets a study into files with progress, then moves it to itself: both byte for byte what the SCP holds', async () => {
+    work = await mkdtemp(join(tmpdir(), 'examples-retrieve-'));
+    const wanted = generateSampleStudy({ images: 5, rows: 32, columns: 32, seed: 21 });
+    const other = generateSampleStudy({ images: 2, rows: 32, columns: 32, seed: 22 });
+    const destination = await freePort();
+    const { port, log } = await startQr({ instances: [...wanted, ...other], destinations: { RETRIEVER: destination } });
+    const study = String(wanted[0]!.StudyInstanceUID);
+    const retrieve = run('retrieve-study', [
+      '127.0.0.1',
+      String(port),
+      study,
+      '--out',
+      work,
+      '--aec',
+      'QR-SCP',
+      '--aet',
+      'RETRIEVER',
+      '--port',
+      String(destination),
+    ]);
+    expect(await retrieve.exit, retrieve.stderr()).toBe(0);
+    for (const what of ['get', 'move']) {
+      const stored = retrieve.lines.filter((l) => l.startsWith(`${what}: stored `));
+      expect(stored).toHaveLength(5);
+      expect(retrieve.lines).toContain(`${what}: 4 completed, 0 failed, 1 remaining`);
+      expect(retrieve.lines.find((l) => l.startsWith(`${what}: success`))).toMatch(
+        new RegExp(`^${what}: success, 5 completed, 0 failed, 0 warning, \\d+\\.\\d MB in \\d+\\.\\d\\d s$`),
+      );
+      const files = (await readdir(join(work, what))).sort();
+      expect(files).toEqual(wanted.map((d) => `${d.SOPInstanceUID}.dcm`).sort());
+      for (const dataset of wanted) {
+        const path = join(work, what, `${dataset.SOPInstanceUID}.dcm`);
+        const header = readDicomFileHeaderSync(path);
+        const kept = (await readFile(path)).subarray(header.dataSetOffset);
+        expect(Buffer.from(encodeDataset(dataset, header.transferSyntaxUid)).equals(kept)).toBe(true);
+      }
+    }
+    expect(log.requests.map((r) => [r.command, r.identifier.StudyInstanceUID])).toEqual([
+      ['C-GET', study],
+      ['C-MOVE', study],
+    ]);
   });
 });
