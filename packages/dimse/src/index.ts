@@ -80,7 +80,37 @@ export {
   type QueryModelName,
   queryIdentifier,
 } from './services/query/find.js';
-export { dateRange, dateTimeRange, dicomDate, dicomTime, timeRange, uidList } from './services/query/matching.js';
+export {
+  dateRange,
+  dateTimeRange,
+  dicomDate,
+  dicomTime,
+  sequenceMatch,
+  sequenceReturnKey,
+  timeRange,
+  uidList,
+} from './services/query/matching.js';
+export {
+  agreedQueryNegotiation,
+  agreedRetrieveNegotiation,
+  agreedWorklistNegotiation,
+  decodeQueryNegotiation,
+  decodeRetrieveNegotiation,
+  decodeWorklistNegotiation,
+  type ExtendedNegotiationItem,
+  encodeQueryNegotiation,
+  encodeRetrieveNegotiation,
+  encodeWorklistNegotiation,
+  extendedNegotiationPolicy,
+  extendedNegotiationReply,
+  type NegotiationSupport,
+  type QueryNegotiation,
+  queryNegotiationItems,
+  type RetrieveNegotiation,
+  retrieveNegotiationItems,
+  type WorklistNegotiation,
+  worklistNegotiationItems,
+} from './services/query/negotiation.js';
 export {
   COMMON_STORAGE_SOP_CLASSES,
   type ExpectedMove,

@@ -6,6 +6,7 @@ import { Requests } from '../../command/builders.js';
 import { type DimseStatus, FindStatus } from '../../command/status.js';
 import { invoke, NoPresentationContextError } from '../../operation/invoke.js';
 import { type OperationTimeouts, withTimeouts } from '../../operation/timeouts.js';
+import { agreedQueryNegotiation } from './negotiation.js';
 
 /** The query/retrieve information models of PS3.4 C.6 and the worklist of K.6, by name. */
 export const QueryModel = {
@@ -58,7 +59,12 @@ export interface Query {
   readonly level?: string;
   /** Matching keys with their values, return keys as empty values ('' or []). */
   readonly keys: NaturalizedDataset;
-  /** Relational queries were negotiated: the unique keys above the level are not required. */
+  /**
+   * Relational queries were negotiated: the unique keys above the level are not required. When
+   * absent, it is what the association agreed in SOP Class Extended Negotiation: for `find()`,
+   * relational queries of the model's FIND SOP class (PS3.4 C.5.1.1, byte 1); for `get()` and
+   * `move()`, relational retrieval of their SOP class (C.5.2.1, C.5.3.1, byte 1).
+   */
   readonly relational?: boolean;
 }
 
@@ -105,14 +111,16 @@ export function queryIdentifier(query: Query): NaturalizedDataset {
 /**
  * C-FIND (PS3.4 C.4.1): the matches as they arrive, decoded, one per pending response; completes
  * at the final success, errors with QueryFailedError on a failure or cancel status and with
- * QueryKeyError before sending a query that breaks the hierarchical rules. `take(n)`, `first()`,
+ * QueryKeyError before sending a query that breaks the hierarchical rules (unless relational
+ * queries were agreed or `query.relational` says so). `take(n)`, `first()`,
  * `timeout()` or any unsubscription before the end sends C-CANCEL-RQ at once; what still comes
  * is dropped and the association stays usable. Each match is decoded only when it is taken.
  */
 export function find(association: Association, query: Query, options: FindOptions = {}): Observable<FindMatch> {
   const matches = defer(() => {
     const model = QueryModel[query.model];
-    const identifier = queryIdentifier(query);
+    const relational = query.relational ?? (model.levels.length > 0 && agreedQueryNegotiation(association, model.find).relationalQueries);
+    const identifier = queryIdentifier({ ...query, relational });
     const context = dimse(association).context(model.find);
     if (!context) return throwError(() => new NoPresentationContextError(`The peer did not accept ${describeUid(model.find)}`));
     const transferSyntax = context.transferSyntax;

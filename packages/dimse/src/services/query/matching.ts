@@ -1,7 +1,9 @@
 /**
  * Values for the matching forms of PS3.4 C.2.2.2: ranges of dates, times and date-times (open
- * ones too), lists of UIDs, and dates from JavaScript Dates, as a C-FIND identifier takes them.
+ * ones too), lists of UIDs, sequence keys, and dates from JavaScript Dates, as a C-FIND
+ * identifier takes them.
  */
+import type { NaturalizedDataset } from '@dimse-rx/dataset';
 
 const two = (n: number) => String(n).padStart(2, '0');
 
@@ -58,3 +60,25 @@ export function uidList(uids: readonly string[]): string[] {
     if (!/^[0-9]+(\.[0-9]+)*$/.test(uid) || uid.length > 64) throw new RangeError(`${JSON.stringify(uid)} is not a UID`);
   return [...uids];
 }
+
+const isItem = (value: unknown): value is NaturalizedDataset => typeof value === 'object' && value !== null && !Array.isArray(value);
+
+/**
+ * Sequence matching (PS3.4 C.2.2.2.6): the value of a sequence key, a single item whose
+ * attributes are the item keys (matching keys with values, return keys empty), each matched
+ * against every item of the entity's sequence. Takes the item, or an array of exactly one, as
+ * dcmjs writes a sequence; a RangeError for any other count or an item that is not a data set.
+ */
+export function sequenceMatch(items: NaturalizedDataset | readonly NaturalizedDataset[]): NaturalizedDataset[] {
+  const list: readonly unknown[] = Array.isArray(items) ? items : [items];
+  if (list.length !== 1) throw new RangeError(`a sequence matching key holds exactly one item, not ${list.length}`);
+  const item = list[0];
+  if (!isItem(item)) throw new RangeError(`a sequence item is a data set (an object by keyword), not ${JSON.stringify(item)}`);
+  return [{ ...item }];
+}
+
+/**
+ * A sequence as a return key: zero length, no item (universal matching, C.2.2.2.3), so that
+ * the SCP returns the sequence with the items it has.
+ */
+export const sequenceReturnKey = (): NaturalizedDataset[] => [];

@@ -27,6 +27,7 @@ import {
   storageRequestHandler,
 } from '../store-scp.js';
 import { type Query, QueryKeyError, QueryModel, queryIdentifier } from './find.js';
+import { agreedRetrieveNegotiation } from './negotiation.js';
 
 /** The sub-operation counts of a pending response of a C-GET or C-MOVE. */
 export interface RetrieveProgress extends SubOperationCounts {
@@ -151,6 +152,12 @@ function retrieveSopClass(query: Query, service: 'get' | 'move'): string {
   if (!(service in model)) throw new QueryKeyError(`${query.model} has no C-${service.toUpperCase()} SOP class`);
   return (model as { readonly get: string; readonly move: string })[service];
 }
+
+/** The query with relational retrieval as agreed for the C-GET or C-MOVE SOP class (PS3.4 C.5.2.1, C.5.3.1, byte 1), unless it says. */
+const withAgreedRelational = (association: Association, query: Query, sopClass: string): Query => ({
+  ...query,
+  relational: query.relational ?? agreedRetrieveNegotiation(association, sopClass).relationalRetrieval,
+});
 
 /**
  * Runs a C-GET or C-MOVE request and turns its responses into events: progress with each
@@ -297,15 +304,16 @@ const keysOf = (identifier: NaturalizedDataset): Map<string, Set<string>> => {
  * lifetime of the get, and until the SCP has ended it after a cancel). Emits progress with
  * each pending response, a stored event for each instance, then the result (success, or the
  * warning 0xB000 when some failed), and completes; errors with RetrieveFailedError on a failure
- * status, QueryKeyError before sending an identifier without its unique keys, and
+ * status, QueryKeyError before sending an identifier without its unique keys (those above its
+ * level may be left out once relational retrieval is agreed, or `query.relational` is set), and
  * NoPresentationContextError when the peer did not accept the model's C-GET. The association
  * must have proposed the storage SOP classes with the SCP role (see `retrieveContexts`).
  * Unsubscribing cancels (C-CANCEL-RQ). Several gets may run at once within the window.
  */
 export function get(association: Association, query: Query, options: GetOptions): Observable<RetrieveEvent> {
   const observable = defer(() => {
-    const identifier = retrieveIdentifier(query);
     const sopClass = retrieveSopClass(query, 'get');
+    const identifier = retrieveIdentifier(withAgreedRelational(association, query, sopClass));
     return new Observable<RetrieveEvent>((subscriber) => {
       const router = routers.get(association) ?? new GetRouter(association);
       routers.set(association, router);
@@ -357,12 +365,12 @@ export interface MoveOptions extends RetrieveOptions {
  * `receiver` of this process is the destination), then the result, and completes; errors with
  * RetrieveFailedError (failure 'move-destination-unknown' for 0xA801, 'out-of-resources' for
  * 0xA701/0xA702, 'identifier-does-not-match-sop-class' for 0xA900, 'unable-to-process' for
- * 0xCxxx). Unsubscribing cancels (C-CANCEL-RQ).
+ * 0xCxxx), and QueryKeyError as `get()` does. Unsubscribing cancels (C-CANCEL-RQ).
  */
 export function move(association: Association, query: Query, options: MoveOptions): Observable<RetrieveEvent> {
   const observable = defer(() => {
-    const identifier = retrieveIdentifier(query);
     const sopClass = retrieveSopClass(query, 'move');
+    const identifier = retrieveIdentifier(withAgreedRelational(association, query, sopClass));
     return new Observable<RetrieveEvent>((subscriber) => {
       let live = true;
       const expected: ExpectedMove = {
