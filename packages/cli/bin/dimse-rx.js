@@ -13,7 +13,11 @@ const stop = () =>
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
-process.exitCode = await main(process.argv.slice(2), { isTerminal: process.stderr.isTTY === true, stop });
+process.exitCode = await main(process.argv.slice(2), {
+  isTerminal: process.stderr.isTTY === true,
+  outIsTerminal: process.stdout.isTTY === true,
+  stop,
+});
 // The command is done and has said so: what is left is closing connections, such as one whose
 // peer does not close its end after an A-ABORT (ARTIM), which must not keep the process waiting.
 // Output is flushed first (synchronous for files and pipes on Linux; not everywhere).

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { UsageError } from './args.js';
 import type { Output } from './commands/common.js';
 import { ECHO_USAGE, echoCommand } from './commands/echo.js';
+import { FIND_USAGE, findCommand } from './commands/find.js';
 import { STORE_USAGE, storeCommand } from './commands/store.js';
 import { STORESCP_USAGE, storescpCommand } from './commands/storescp.js';
 import { demo } from './demo.js';
@@ -49,6 +50,13 @@ const COMMANDS: readonly CommandSpec[] = [
     run: (args, { out, io }) => storescpCommand(args, out, (io.stop ?? (() => new Promise<void>(() => {})))()),
   },
   {
+    name: 'find',
+    synopsis: 'find HOST PORT -k KEY[=VALUE]...',
+    summary: 'C-FIND: the matches of a query',
+    usage: FIND_USAGE,
+    run: (args, { out, io }) => findCommand(args, out, io.outIsTerminal === true),
+  },
+  {
     name: 'demo',
     synopsis: 'demo',
     summary: 'store a generated study to an in-process SCP',
@@ -79,6 +87,8 @@ export interface Io {
   readonly err: (line: string) => void;
   /** True when a progress bar can be drawn (stderr is a terminal). */
   readonly isTerminal: boolean;
+  /** True when standard output is a terminal: find prints a table there. */
+  readonly outIsTerminal: boolean;
   /** Draws the progress bar; default process.stderr. */
   readonly bar: (text: string) => void;
   /** Called by server commands: resolves when they should stop (SIGINT, SIGTERM). */
