@@ -68,17 +68,20 @@ function writeImage(path, dataset, pixelBytes, pattern, start) {
 
 /**
  * `count` CT images of `rows` x `columns` 16-bit pixels in `directory`, one study and series,
- * each with its own SOP Instance UID. Returns the file paths and their total size.
+ * each with its own SOP Instance UID. `seed` picks the sample study (its UIDs), `attributes`
+ * replace some of each data set's (patient, study, series of an archive's layout), `prefix`
+ * starts the file names. Returns the file paths and their total size.
  */
-export function writeImageSet(directory, { count, rows, columns }) {
+export function writeImageSet(directory, { count, rows, columns, seed = 500, attributes = {}, prefix = 'img' }) {
   mkdirSync(directory, { recursive: true });
   const pattern = noise();
   // The sample study gives consistent patient/study/series attributes and UIDs; its 1x1 pixels are replaced.
-  const study = generateSampleStudy({ images: count, rows: 1, columns: 1, seed: 500 });
+  const study = generateSampleStudy({ images: count, rows: 1, columns: 1, seed });
   const pixelBytes = rows * columns * 2;
   const files = study.map((dataset, i) => {
-    const path = join(directory, `img${String(i + 1).padStart(5, '0')}.dcm`);
-    writeImage(path, { ...dataset, Rows: rows, Columns: columns, PixelSpacing: [350 / rows, 350 / columns] }, pixelBytes, pattern, i * 2);
+    const path = join(directory, `${prefix}${String(i + 1).padStart(5, '0')}.dcm`);
+    const image = { ...dataset, ...attributes, Rows: rows, Columns: columns, PixelSpacing: [350 / rows, 350 / columns] };
+    writeImage(path, image, pixelBytes, pattern, i * 2);
     return path;
   });
   return { files, pixelBytes: pixelBytes * count };
