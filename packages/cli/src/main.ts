@@ -3,6 +3,7 @@ import { UsageError } from './args.js';
 import type { Output } from './commands/common.js';
 import { ECHO_USAGE, echoCommand } from './commands/echo.js';
 import { FIND_USAGE, findCommand } from './commands/find.js';
+import { GET_USAGE, getCommand } from './commands/get.js';
 import { STORE_USAGE, storeCommand } from './commands/store.js';
 import { STORESCP_USAGE, storescpCommand } from './commands/storescp.js';
 import { demo } from './demo.js';
@@ -26,6 +27,9 @@ interface CommandSpec {
   readonly run: (args: readonly string[], context: Context) => Promise<number>;
 }
 
+/** Where a progress bar is drawn: stderr when it is a terminal, nowhere otherwise. */
+const terminalBar = (io: Partial<Io>) => (io.isTerminal ? (io.bar ?? ((text: string) => void process.stderr.write(text))) : undefined);
+
 /** Every command, in the order `--help` lists them. */
 const COMMANDS: readonly CommandSpec[] = [
   {
@@ -40,7 +44,7 @@ const COMMANDS: readonly CommandSpec[] = [
     synopsis: 'store HOST PORT PATH... [options]',
     summary: 'C-STORE files and folders',
     usage: STORE_USAGE,
-    run: (args, { out, io }) => storeCommand(args, out, io.isTerminal ? (io.bar ?? ((text) => process.stderr.write(text))) : undefined),
+    run: (args, { out, io }) => storeCommand(args, out, terminalBar(io)),
   },
   {
     name: 'storescp',
@@ -57,6 +61,13 @@ const COMMANDS: readonly CommandSpec[] = [
     run: (args, { out, io }) => findCommand(args, out, io.outIsTerminal === true),
   },
   {
+    name: 'get',
+    synopsis: 'get HOST PORT -k KEY=VALUE... --out DIR',
+    summary: 'C-GET: the instances of a query, into files',
+    usage: GET_USAGE,
+    run: (args, { out, io }) => getCommand(args, out, terminalBar(io), io.stop?.()),
+  },
+  {
     name: 'demo',
     synopsis: 'demo',
     summary: 'store a generated study to an in-process SCP',
@@ -65,18 +76,21 @@ const COMMANDS: readonly CommandSpec[] = [
   },
 ];
 
+const OVERVIEW = [
+  ...COMMANDS.map((c) => [c.synopsis, c.summary] as const),
+  ['COMMAND --help', 'the options of a command'] as const,
+  ['--version', ''] as const,
+];
+const SYNOPSIS_WIDTH = Math.max(...OVERVIEW.map(([synopsis]) => synopsis.length)) + 2;
+
 const USAGE = [
   `dimse-rx ${pkg.version}: DICOM networking for Node.js as RxJS streams`,
   '',
   'Usage:',
-  ...[
-    ...COMMANDS.map((c) => [c.synopsis, c.summary] as const),
-    ['COMMAND --help', 'the options of a command'] as const,
-    ['--version', ''] as const,
-  ].map(([synopsis, summary]) => `  dimse-rx ${synopsis.padEnd(35)}${summary}`.trimEnd()),
+  ...OVERVIEW.map(([synopsis, summary]) => `  dimse-rx ${synopsis.padEnd(SYNOPSIS_WIDTH)}${summary}`.trimEnd()),
   '',
   "Options take DCMTK's spellings too (-aet, -aec, +r, +tls KEY CERT). Exit codes: 0 done,",
-  '1 failed, 2 usage error.',
+  '1 failed (get and move: also when some sub-operations failed, 0xB000), 2 usage error.',
 ].join('\n');
 
 const byName = (name: string | undefined) => COMMANDS.find((c) => c.name === name);
@@ -91,7 +105,7 @@ export interface Io {
   readonly outIsTerminal: boolean;
   /** Draws the progress bar; default process.stderr. */
   readonly bar: (text: string) => void;
-  /** Called by server commands: resolves when they should stop (SIGINT, SIGTERM). */
+  /** Called by server commands, and by get and move to cancel: resolves when they should stop (SIGINT, SIGTERM). */
   readonly stop: () => Promise<void>;
 }
 

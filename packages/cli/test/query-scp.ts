@@ -62,6 +62,8 @@ export interface QueryScpOptions {
   readonly notSent?: ReadonlySet<string>;
   /** The final status of a C-GET or C-MOVE instead of sending anything. */
   readonly retrieveStatus?: number;
+  /** Milliseconds before each sub-operation of a C-GET or C-MOVE (to cancel one in the middle). */
+  readonly instanceDelay?: number;
   /** C-MOVE destinations: AE title to port on 127.0.0.1. */
   readonly destinations?: Readonly<Record<string, number>>;
 }
@@ -180,6 +182,7 @@ export async function startQueryScp(options: QueryScpOptions = {}): Promise<Quer
         }
         const failedUids: string[] = [];
         for (const instance of wanted) {
+          if (options.instanceDelay) await new Promise((r) => setTimeout(r, options.instanceDelay));
           const status = options.notSent?.has(instance.uid) ? 0xa702 : await send(instance);
           if (status === 0) completed++;
           else {
