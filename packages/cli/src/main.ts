@@ -4,6 +4,7 @@ import type { Output } from './commands/common.js';
 import { ECHO_USAGE, echoCommand } from './commands/echo.js';
 import { FIND_USAGE, findCommand } from './commands/find.js';
 import { GET_USAGE, getCommand } from './commands/get.js';
+import { MOVE_USAGE, moveCommand } from './commands/move.js';
 import { STORE_USAGE, storeCommand } from './commands/store.js';
 import { STORESCP_USAGE, storescpCommand } from './commands/storescp.js';
 import { demo } from './demo.js';
@@ -66,6 +67,13 @@ const COMMANDS: readonly CommandSpec[] = [
     summary: 'C-GET: the instances of a query, into files',
     usage: GET_USAGE,
     run: (args, { out, io }) => getCommand(args, out, terminalBar(io), io.stop?.()),
+  },
+  {
+    name: 'move',
+    synopsis: 'move HOST PORT --dest AE -k KEY=VALUE...',
+    summary: 'C-MOVE: the instances of a query, to an AE',
+    usage: MOVE_USAGE,
+    run: (args, { out, io }) => moveCommand(args, out, terminalBar(io), io.stop?.()),
   },
   {
     name: 'demo',

@@ -5,13 +5,14 @@
  * SIGINT cancelling, usage errors with exit 2.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parsePart10Header } from '@dimse-rx/dimse';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../src/main.js';
 import { type HeldInstance, heldInstance, type QueryScp, startQueryScp } from './query-scp.js';
-import { CT, capture, jsonLines } from './support.js';
+import { CT, capture, jsonLines, startStorescp } from './support.js';
 
 const scps: QueryScp[] = [];
 let work: string;
@@ -44,6 +45,17 @@ async function expectFiles(folder: string, expected: readonly HeldInstance[]): P
     expect(Buffer.compare(bytes.subarray(header.dataSetOffset), instance.dataSet), instance.uid).toBe(0);
   }
 }
+
+/** A port free now on the loopback (the destination's, which the SCP must know before the move). */
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
 
 const usageError = async (args: string[], message: RegExp) => {
   const c = capture();
@@ -204,16 +216,201 @@ describe('dimse-rx get', () => {
   });
 });
 
+describe('dimse-rx move', () => {
+  it('to another AE (a storescp of this test): its files byte for byte, a line per pending response, the summary', async () => {
+    const storeOut = join(work, 'storescp');
+    const storescp = await startStorescp(['--out', storeOut]);
+    try {
+      const scp = await start({ instances: [...instances, ...others], destinations: { 'STORE-SCP': storescp.port } });
+      const c = capture();
+      const code = await main(['move', '127.0.0.1', String(scp.port), '--dest', 'STORE-SCP', '-k', `StudyInstanceUID=${STUDY}`], c.io);
+      expect(c.err).toEqual([]);
+      expect(code).toBe(0);
+      expect(scp.moveDestinations).toEqual(['STORE-SCP']);
+      expect(c.out.slice(0, 3)).toEqual([
+        '1 completed, 0 failed, 0 warning, 2 remaining',
+        '2 completed, 0 failed, 0 warning, 1 remaining',
+        '3 completed, 0 failed, 0 warning, 0 remaining',
+      ]);
+      expect(c.out[3]).toMatch(/^C-MOVE success \(0x0000\): 3 completed, 0 failed, 0 warning in \d+\.\d s$/);
+      expect(c.out).toHaveLength(4);
+      await expectFiles(storeOut, instances);
+    } finally {
+      expect(await storescp.stop()).toBe(0);
+    }
+  });
+
+  it('an unknown destination: exit 1 and the status in words with 0xa801; --json: the summary with status and error', async () => {
+    const scp = await start({ instances, destinations: {} });
+    const c = capture();
+    expect(await main(['move', '127.0.0.1', String(scp.port), '-aem', 'NOWHERE', '-k', `StudyInstanceUID=${STUDY}`], c.io)).toBe(1);
+    expect(c.err).toEqual(['dimse-rx move: C-MOVE failed: failure: refused, move destination unknown (0xa801)']);
+    expect(c.out).toEqual([expect.stringMatching(/^C-MOVE failure: refused, move destination unknown \(0xa801\): 0 completed/)]);
+    expect(scp.moveDestinations).toEqual(['NOWHERE']);
+    const j = capture();
+    expect(
+      await main(['move', '127.0.0.1', String(scp.port), '--dest', 'NOWHERE', '-k', `StudyInstanceUID=${STUDY}`, '--json'], j.io),
+    ).toBe(1);
+    expect(j.err).toEqual([]);
+    expect(jsonLines(j.out)).toEqual([
+      expect.objectContaining({
+        command: 'move',
+        summary: true,
+        status: 0xa801,
+        code: 'STATUS',
+        error: 'C-MOVE failed: failure: refused, move destination unknown (0xa801)',
+      }),
+    ]);
+  });
+
+  it('--port --out: this process is the destination (our AE title by default); the files byte for byte, a line each', async () => {
+    const listen = await freePort();
+    const scp = await start({ instances: [...instances, ...others], destinations: { 'DIMSE-RX': listen } });
+    const out = join(work, 'self');
+    const c = capture();
+    const code = await main(
+      ['move', '127.0.0.1', String(scp.port), '--port', String(listen), '--out', out, '-k', `StudyInstanceUID=${STUDY}`],
+      c.io,
+    );
+    expect(c.err).toEqual([]);
+    expect(code).toBe(0);
+    expect(scp.moveDestinations).toEqual(['DIMSE-RX']);
+    await expectFiles(out, instances);
+    const sizes = await Promise.all(instances.map((i) => readFile(join(out, `${i.uid}.dcm`)).then((b) => b.length)));
+    expect(c.out.slice(0, 3)).toEqual(instances.map((i, n) => `stored ${i.uid}: ${join(out, `${i.uid}.dcm`)}, ${sizes[n]} bytes`));
+    expect(c.out[3]).toMatch(
+      /^C-MOVE success \(0x0000\): 3 completed, 0 failed, 0 warning; 3 files, \d+\.\d MB in \d+\.\d s, \d+\.\d MB\/s$/,
+    );
+  });
+
+  it('--port --out with -aet and --json: the move goes to our AE title, stored events correlated, the summary with bytes', async () => {
+    const listen = await freePort();
+    const scp = await start({ instances, destinations: { 'MY-WORKSTATION': listen } });
+    const out = join(work, 'self-json');
+    const c = capture();
+    const code = await main(
+      [
+        'move',
+        '127.0.0.1',
+        String(scp.port),
+        '-aet',
+        'MY-WORKSTATION',
+        '+P',
+        String(listen),
+        '-od',
+        out,
+        '-k',
+        `StudyInstanceUID=${STUDY}`,
+        '--json',
+      ],
+      c.io,
+    );
+    expect(code).toBe(0);
+    expect(scp.moveDestinations).toEqual(['MY-WORKSTATION']);
+    const events = jsonLines(c.out);
+    const stored = events.filter((e) => e.event === 'stored');
+    expect(stored.map((e) => e.sopInstanceUid).sort()).toEqual(instances.map((i) => i.uid).sort());
+    for (const e of stored)
+      expect(e).toMatchObject({ command: 'move', result: 'stored', status: 0, file: join(out, `${e.sopInstanceUid}.dcm`) });
+    expect(events.filter((e) => e.event === 'progress')).toHaveLength(3);
+    expect(events.at(-1)).toMatchObject({ summary: true, status: 0, completed: 3, failed: 0, files: 3 });
+    expect(events.at(-1)!.bytes).toBe(stored.reduce((n, e) => n + Number(e.fileSize), 0));
+    await expectFiles(out, instances);
+  });
+
+  it('some sub-operations failed (0xB000): exit 1, the Failed SOP Instance UID List, the others at the destination', async () => {
+    const storeOut = join(work, 'partial');
+    const storescp = await startStorescp(['--out', storeOut]);
+    try {
+      const scp = await start({ instances, notSent: new Set([instances[0]!.uid]), destinations: { 'STORE-SCP': storescp.port } });
+      const c = capture();
+      expect(await main(['move', '127.0.0.1', String(scp.port), '--dest', 'STORE-SCP', '-k', `StudyInstanceUID=${STUDY}`], c.io)).toBe(1);
+      expect(c.out.at(-2)).toMatch(
+        /^C-MOVE warning: sub-operations complete, one or more failures or warnings \(0xb000\): 2 completed, 1 failed/,
+      );
+      expect(c.out.at(-1)).toBe(`not retrieved: ${instances[0]!.uid}`);
+      await expectFiles(storeOut, instances.slice(1));
+    } finally {
+      await storescp.stop();
+    }
+  });
+
+  it('SIGINT cancels the C-MOVE (the SCP sees C-CANCEL, exit 1); on a terminal the bar has no MB for a move elsewhere', async () => {
+    const storescp = await startStorescp(['--discard']);
+    try {
+      const many = Array.from({ length: 20 }, (_, n) => heldInstance(STUDY, n + 1));
+      const scp = await start({ instances: many, instanceDelay: 20, destinations: { 'STORE-SCP': storescp.port } });
+      const c = capture();
+      let interrupt!: () => void;
+      const interrupted = new Promise<void>((resolve) => {
+        interrupt = resolve;
+      });
+      const code = await main(['move', '127.0.0.1', String(scp.port), '--dest', 'STORE-SCP', '-k', `StudyInstanceUID=${STUDY}`], {
+        ...c.io,
+        isTerminal: true,
+        bar: (text) => {
+          c.bar.push(text);
+          if (/ 2 completed/.test(text)) interrupt();
+        },
+        stop: () => interrupted,
+      });
+      expect(code).toBe(1);
+      expect(c.err).toEqual(['dimse-rx move: cancelled (C-CANCEL sent)']);
+      expect(c.bar).toContainEqual(`\r\x1b[2K[${'#'.repeat(2)}${'.'.repeat(22)}] 2 completed, 0 failed, 18 remaining`);
+      expect(c.out.at(-1)).toMatch(/^C-MOVE cancelled: 2 completed, 0 failed, 0 warning in \d+\.\d s$/);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(scp.cancels).toHaveLength(1);
+      expect(scp.cancels[0]).toBeLessThan(many.length);
+    } finally {
+      await storescp.stop();
+    }
+  });
+
+  it('usage errors (exit 2): no destination, --port without --out, a bad AE title, no unique key', async () => {
+    const k = ['-k', `StudyInstanceUID=${STUDY}`];
+    await usageError(
+      ['move', '127.0.0.1', '104', ...k],
+      /^dimse-rx move: move needs --dest AE \(or --port N --out DIR to be the destination\)$/,
+    );
+    await usageError(['move', '127.0.0.1', '104', ...k, '--port', '11113'], /--port and --out go together/);
+    await usageError(['move', '127.0.0.1', '104', ...k, '--out', work], /--port and --out go together/);
+    await usageError(['move', '127.0.0.1', '104', ...k, '--port', '0', '--out', work], /--port must be an integer from 1 to 65535, got 0/);
+    await usageError(['move', '127.0.0.1', '104', ...k, '--dest', 'A-TITLE-FAR-TOO-LONG'], /--dest: Invalid AE title/);
+    await usageError(['move', '127.0.0.1', '104', ...k, '--dest', 'X', '--listen-host', '0.0.0.0'], /--listen-host goes with --port/);
+    await usageError(
+      ['move', '127.0.0.1', '104', '--dest', 'X', '--level', 'SERIES', ...k],
+      /a SERIES retrieval needs the unique key SeriesInstanceUID/,
+    );
+  });
+});
+
 describe('dimse-rx --help', () => {
   it('lists get and move; their help says what exit code 1 means', async () => {
     const all = capture();
     expect(await main(['--help'], all.io)).toBe(0);
     const text = all.out.join('\n');
     expect(text).toMatch(/^ {2}dimse-rx get HOST PORT -k KEY=VALUE\.\.\. --out DIR +C-GET/m);
+    expect(text).toMatch(/^ {2}dimse-rx move HOST PORT --dest AE -k KEY=VALUE\.\.\. +C-MOVE/m);
+    // The overview lists every command, in the order of the table.
+    expect([...text.matchAll(/^ {2}dimse-rx (\w+) /gm)].map((m) => m[1])).toEqual([
+      'echo',
+      'store',
+      'storescp',
+      'find',
+      'get',
+      'move',
+      'demo',
+      'COMMAND',
+    ]);
     expect(text).toContain('also when some sub-operations failed, 0xB000');
     const g = capture();
     expect(await main(['get', '--help'], g.io)).toBe(0);
     expect(g.out.join('\n')).toMatch(/some sub-operations failed \(0xB000\)/);
     expect(g.out.join('\n')).toMatch(/^ {2}-od, --out DIR/m);
+    const m = capture();
+    expect(await main(['move', '--help'], m.io)).toBe(0);
+    expect(m.out.join('\n')).toMatch(/^Usage: dimse-rx move HOST PORT/);
+    expect(m.out.join('\n')).toMatch(/^ {2}-aem, --dest AE/m);
+    expect(m.out.join('\n')).toContain('move destination unknown (0xa801)');
   });
 });
