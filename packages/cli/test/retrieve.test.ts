@@ -4,10 +4,13 @@
  * SOP Instance UID List and exit 1 when some sub-operations failed, failure statuses in words,
  * SIGINT cancelling, usage errors with exit 2.
  */
+
+import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parsePart10Header } from '@dimse-rx/dimse';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { main } from '../src/main.js';
@@ -412,5 +415,40 @@ describe('dimse-rx --help', () => {
     expect(m.out.join('\n')).toMatch(/^Usage: dimse-rx move HOST PORT/);
     expect(m.out.join('\n')).toMatch(/^ {2}-aem, --dest AE/m);
     expect(m.out.join('\n')).toContain('move destination unknown (0xa801)');
+  });
+});
+
+/** The command as installed (the built bundle). */
+const BIN = fileURLToPath(new URL('../../../node_modules/.bin/dimse-rx', import.meta.url));
+
+describe('the installed dimse-rx get', () => {
+  it('SIGINT (Ctrl-C) cancels the C-GET: C-CANCEL reaches the SCP, exit 1, the files stored so far kept', async () => {
+    const many = Array.from({ length: 30 }, (_, n) => heldInstance(STUDY, n + 1));
+    const scp = await start({ instances: many, instanceDelay: 30 });
+    const out = join(work, 'bin');
+    const child = spawn(BIN, ['get', '127.0.0.1', String(scp.port), '-k', `StudyInstanceUID=${STUDY}`, '--out', out]);
+    let stdout = '';
+    let stderr = '';
+    let interrupted = false;
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      // Once: a second SIGINT finds no handler and ends the process at once, as a second Ctrl-C should.
+      if (!interrupted && stdout.includes('stored ')) interrupted = child.kill('SIGINT');
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(stderr).toBe('dimse-rx get: cancelled (C-CANCEL sent)\n');
+    expect(code).toBe(1);
+    expect(stdout.trim().split('\n').at(-1)).toMatch(/^C-GET cancelled: \d+ completed/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(scp.cancels).toHaveLength(1);
+    const written = await readdir(out);
+    expect(written.length).toBeLessThan(many.length);
+    await expectFiles(
+      out,
+      many.filter((i) => written.includes(`${i.uid}.dcm`)),
+    );
   });
 });
