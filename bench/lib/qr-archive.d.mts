@@ -30,6 +30,12 @@ export interface LayoutSeries {
   };
 }
 
+/** A series of an explicit layout: its images may have pixels of their own size. */
+export interface ArchiveSeries extends LayoutSeries {
+  readonly rows?: number;
+  readonly columns?: number;
+}
+
 export function archiveLayout(options?: ArchiveLayoutOptions): LayoutSeries[];
 
 export interface QrArchiveOptions extends ArchiveLayoutOptions {
@@ -50,6 +56,10 @@ export interface QrArchiveOptions extends ArchiveLayoutOptions {
   readonly directory?: string;
   /** dcmqrscp -s: one process for every association instead of a fork for each. */
   readonly singleProcess?: boolean;
+  /** The layout series by series (instead of the counts of ArchiveLayoutOptions). */
+  readonly series?: readonly ArchiveSeries[];
+  /** With `directory`: serve a folder filled before with the same layout as it is. */
+  readonly reuse?: boolean;
 }
 
 /** One instance dcmqrscp stored. */

@@ -5,7 +5,7 @@
 // What it stored is read back from the storage area: each SOP instance's file there.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,7 +121,10 @@ function configuration({ port, aeTitle, storageDir, destinations, maxPdu, maxStu
  * `studiesPerPatient`, `seriesPerStudy`, `instancesPerSeries`), `rows` and `columns` of each
  * image's 16-bit pixels (8 x 8), `verbose` ('-v' or '-d' for dcmqrscp's log), `maxPdu`
  * (65536), `directory` (a new temporary folder when absent; removed by stop() only then),
- * `singleProcess` (dcmqrscp -s instead of a fork per association).
+ * `singleProcess` (dcmqrscp -s instead of a fork per association), `series` (the layout given
+ * series by series, as archiveLayout() returns it, each with its own `rows` and `columns` if set),
+ * `reuse` (with `directory`: a folder this function filled before with the same layout is
+ * served as it is, without generating and storing again; otherwise it is filled anew).
  */
 export async function startQrArchive(options = {}) {
   const aeTitle = options.aeTitle ?? 'DCMQRSCP';
@@ -133,13 +136,26 @@ export async function startQrArchive(options = {}) {
   const sourceDir = join(directory, 'source');
   mkdirSync(storageDir, { recursive: true });
 
-  const layout = archiveLayout(options);
+  const layout = options.series ?? archiveLayout(options);
+  // A folder filled before with the same layout (`reuse`) is started as it is.
+  const manifestFile = join(directory, 'archive.json');
+  const manifest = JSON.stringify({ layout, rows, columns, aeTitle });
+  const kept = options.reuse && existsSync(manifestFile) ? JSON.parse(readFileSync(manifestFile, 'utf8')) : undefined;
+  const reused =
+    kept !== undefined &&
+    JSON.stringify({ layout: kept.layout, rows: kept.rows, columns: kept.columns, aeTitle: kept.aeTitle }) === manifest;
+  if (!reused) {
+    rmSync(storageDir, { recursive: true, force: true });
+    rmSync(sourceDir, { recursive: true, force: true });
+    rmSync(manifestFile, { force: true });
+    mkdirSync(storageDir, { recursive: true });
+  }
   const sources = [];
-  for (const [i, series] of layout.entries()) {
+  for (const [i, series] of (reused ? [] : layout).entries()) {
     const { files } = writeImageSet(sourceDir, {
       count: series.count,
-      rows,
-      columns,
+      rows: series.rows ?? rows,
+      columns: series.columns ?? columns,
       seed: series.seed,
       attributes: series.attributes,
       prefix: `s${i}-`,
@@ -151,7 +167,8 @@ export async function startQrArchive(options = {}) {
   const studies = perStudy.size;
   const biggestStudy = Math.max(...perStudy.values());
   // Over quota dcmqrscp deletes the oldest studies: room for twice as much as is stored.
-  const megabytesPerStudy = Math.max(1024, Math.ceil((2 * biggestStudy * (rows * columns * 2 + 4096)) / 2 ** 20));
+  const biggestImage = Math.max(...layout.map((s) => (s.rows ?? rows) * (s.columns ?? columns) * 2));
+  const megabytesPerStudy = Math.max(1024, Math.ceil((2 * biggestStudy * (biggestImage + 4096)) / 2 ** 20));
 
   const port = options.port ?? (await freePort());
   const configFile = join(directory, 'dcmqrscp.cfg');
@@ -209,6 +226,7 @@ export async function startQrArchive(options = {}) {
       if (Date.now() > deadline) throw new Error(`dcmqrscp did not listen on ${port} within 10 s\n${output}`);
       await sleep(20);
     }
+    if (reused) return { port, aeTitle, directory, storageDir, configFile, files: kept.files, output: () => output, exited, stop };
     // storescu scans the source folder (+sd) so that thousands of files need no long command
     // line; run asynchronously, as dcmqrscp's output has to be read meanwhile.
     const stored = await run('storescu', ['-aec', aeTitle, '--max-pdu', '65536', '+sd', LOOPBACK, String(port), sourceDir]);
@@ -243,6 +261,7 @@ export async function startQrArchive(options = {}) {
       });
     }
     if (files.length !== sources.length) throw new Error(`dcmqrscp stored ${files.length} of ${sources.length} files\n${output}`);
+    if (options.reuse) writeFileSync(manifestFile, JSON.stringify({ ...JSON.parse(manifest), files }));
     return { port, aeTitle, directory, storageDir, configFile, files, output: () => output, exited, stop };
   } catch (error) {
     await stop();

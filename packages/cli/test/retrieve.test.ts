@@ -91,6 +91,17 @@ describe('dimse-rx get', () => {
     expect(c.out).toHaveLength(4);
   });
 
+  it('--no-fsync (for measurements): the same files, byte for byte', async () => {
+    const scp = await start({ instances });
+    const out = join(work, 'get-no-fsync');
+    const c = capture();
+    const args = ['get', '127.0.0.1', String(scp.port), '-k', `StudyInstanceUID=${STUDY}`, '--out', out, '--no-fsync'];
+    expect(await main(args, c.io)).toBe(0);
+    expect(c.err).toEqual([]);
+    await expectFiles(out, instances);
+    expect(c.out.at(-1)).toMatch(/^C-GET success \(0x0000\): 3 completed, 0 failed, 0 warning; 3 files/);
+  });
+
   it('--json: a stored event per instance with its file, progress with each pending response, the summary with bytes', async () => {
     const scp = await start({ instances });
     const out = join(work, 'json');

@@ -7,6 +7,7 @@ import { RetrieveReport } from './retrieve-report.js';
 
 const GET_OPTIONS: readonly OptionSpec[] = [
   { name: 'out', aliases: ['-od'], value: 'DIR', description: 'folder for the files received (Part 10, named as storescp names them)' },
+  { name: 'no-fsync', description: 'answer each C-STORE before its file is flushed to disk (for measurements only)' },
   {
     name: 'sop-classes',
     value: 'LIST',
@@ -78,7 +79,10 @@ export async function getCommand(
   const ms = settings.dimseTimeoutMs;
   return report.run(
     withAssociation({ ...connection, presentationContexts: contexts, roles }, (a) =>
-      get(a, query, { store: fileSink({ directory }), timeouts: { firstResponse: ms, betweenResponses: ms } }).pipe(report.cancelOnStop()),
+      get(a, query, {
+        store: fileSink({ directory, fsync: options['no-fsync'] !== true }),
+        timeouts: { firstResponse: ms, betweenResponses: ms },
+      }).pipe(report.cancelOnStop()),
     ),
   );
 }

@@ -14,6 +14,7 @@ const MOVE_OPTIONS: readonly OptionSpec[] = [
   },
   { name: 'port', aliases: ['+P'], value: 'N', description: 'be the destination: listen on port N for the C-STOREs (with --out)' },
   { name: 'out', aliases: ['-od'], value: 'DIR', description: 'with --port: folder for the files received (named as storescp names them)' },
+  { name: 'no-fsync', description: 'with --port: answer each C-STORE before its file is flushed to disk (for measurements only)' },
   {
     name: 'listen-host',
     value: 'ADDRESS',
@@ -83,7 +84,7 @@ export async function moveCommand(
             destination,
             port: self.port,
             host: listenHost ?? '127.0.0.1',
-            store: fileSink({ directory: self.directory }),
+            store: fileSink({ directory: self.directory, fsync: options['no-fsync'] !== true }),
             timeouts,
             serve: { maxPduLength: settings.maxPduLength, timeouts: settings.timeouts },
           })
