@@ -29,7 +29,37 @@ interface CommandSpec {
 }
 
 /** Where a progress bar is drawn: stderr when it is a terminal, nowhere otherwise. */
-const terminalBar = (io: Partial<Io>) => (io.isTerminal ? (io.bar ?? ((text: string) => void process.stderr.write(text))) : undefined);
+/**
+ * Standard output, a line at a time, written in one call per turn of the event loop (or per
+ * 64 KiB): find prints thousands of matches a second, and a write to a pipe or file is a system
+ * call each. Whatever goes to standard error (messages, the bar) writes what waits here first.
+ */
+const stdout = (() => {
+  let pending = '';
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    if (pending === '') return;
+    const text = pending;
+    pending = '';
+    process.stdout.write(text);
+  };
+  const line = (text: string) => {
+    pending += `${text}\n`;
+    if (pending.length >= 65_536) flush();
+    else if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
+    }
+  };
+  return { line, flush };
+})();
+const stderr = (text: string) => {
+  stdout.flush();
+  process.stderr.write(text);
+};
+
+const terminalBar = (io: Partial<Io>) => (io.isTerminal ? (io.bar ?? stderr) : undefined);
 
 /** Every command, in the order `--help` lists them. */
 const COMMANDS: readonly CommandSpec[] = [
@@ -120,12 +150,20 @@ export interface Io {
 export async function main(args: readonly string[], io: Partial<Io> | ((line: string) => void) = {}): Promise<number> {
   const given = typeof io === 'function' ? { out: io } : io;
   // process.stdout.write, not console.log: a server prints a line per C-STORE, formatting costs.
-  const line = given.out ?? ((text: string) => process.stdout.write(`${text}\n`));
+  const line = given.out ?? stdout.line;
   const out: Output = {
     line,
     json: (value) => line(JSON.stringify(value)),
-    error: given.err ?? ((text) => process.stderr.write(`${text}\n`)),
+    error: given.err ?? ((text) => stderr(`${text}\n`)),
   };
+  try {
+    return await run(args, given, out);
+  } finally {
+    if (given.out === undefined) stdout.flush();
+  }
+}
+
+async function run(args: readonly string[], given: Partial<Io>, out: Output): Promise<number> {
   const [command, ...rest] = args;
   if (command === '--version' || command === '-v') {
     out.line(pkg.version);

@@ -24,7 +24,7 @@
  */
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { DicomDataset, DicomElement, DictionaryEntry } from 'dcmjs';
-import { dcmjs } from './dcmjs.js';
+import { dcmjs, quietly, withItemCharacterSets } from './dcmjs.js';
 import { TransferSyntax, transferSyntaxProperties } from './transfer-syntax.js';
 
 /**
@@ -213,44 +213,6 @@ function trimDatePadding(dict: DicomDataset): void {
     if (element.vr === 'SQ') for (const item of element.Value ?? []) trimDatePadding(item as DicomDataset);
     else if ((element.vr === 'DA' || element.vr === 'DT') && element.Value)
       element.Value = element.Value.map((value) => (typeof value === 'string' ? value.trimEnd() : value));
-  }
-}
-
-/** Runs dcmjs with its loggers (the root one and its children) silenced, then puts the level back. */
-function quietly<T>(work: () => T): T {
-  const { log } = dcmjs();
-  const level = log.getLevel();
-  log.setLevel('silent', false);
-  log.rebuild();
-  try {
-    return work();
-  } finally {
-    log.setLevel(level, false);
-    log.rebuild();
-  }
-}
-
-/**
- * dcmjs reads each sequence item from a fresh stream (`more`) that decodes text as latin1,
- * forgetting the Specific Character Set read before: UTF-8 names in items come out garbled.
- * Items inherit the character set of the data set that holds them unless they declare their
- * own (PS3.3 C.12.1.1.2; dcmjs applies an item's own to the item's stream), so while dcmjs
- * reads for this module, `more` hands the decoder on.
- */
-function withItemCharacterSets<T>(work: () => T): T {
-  const prototype = dcmjs().data.ReadBufferStream.prototype;
-  const more = Object.getOwnPropertyDescriptor(prototype, 'more');
-  const original = prototype.more;
-  prototype.more = function (this: InstanceType<ReturnType<typeof dcmjs>['data']['ReadBufferStream']>, length: number) {
-    const item = original.call(this, length);
-    item.setDecoder(this.decoder);
-    return item;
-  };
-  try {
-    return work();
-  } finally {
-    if (more) Object.defineProperty(prototype, 'more', more);
-    else Reflect.deleteProperty(prototype, 'more');
   }
 }
 
