@@ -73,7 +73,7 @@ const safeName = (uid: string) => uid.replace(/[^0-9A-Za-z._-]/g, '_') || 'unnam
 
 /** The blocks a data set is copied into and written in. */
 const BLOCK = 1 << 20;
-/** The least written of a block before it is full when writes go through the thread pool. */
+/** The least written of a block before it is full (the rest of a data set is written at its end). */
 const EARLY_WRITE = 128 << 10;
 /** Bytes written between two intermediate fdatasyncs of a large file. */
 const SYNC_EVERY = 16 << 20;
@@ -275,9 +275,10 @@ export function fileSink(options: FileSinkOptions): StorageHandler {
       const flush = () => {
         if (inFlight > 0 || failed || finishing || !file) return;
         const quick = quickWrites.allowed();
-        // What has arrived of the current block: at once while writes are quick (they then go
-        // along with the network), from EARLY_WRITE bytes on otherwise; at the end, the rest.
-        if (queue.length === 0 && fill > flushed && (ended || fill - flushed >= (quick ? 1 : EARLY_WRITE))) {
+        // What has arrived of the current block, from EARLY_WRITE bytes on (a write a PDU would
+        // cost a system call for each 16 KiB: 0.6 ms a 512 KiB image where 4 writes take 0.35);
+        // at the end, the rest.
+        if (queue.length === 0 && fill > flushed && (ended || fill - flushed >= EARLY_WRITE)) {
           queue.push({ block: current, start: flushed, end: fill, last: ended });
           flushed = fill;
           if (ended) fill = -1; // `current` is in the queue now: not to be given back twice
