@@ -7,14 +7,17 @@
 // Each as the command line from spawn (dimse-rx find/get/move, through the package manager's
 // shim) against the DCMTK tool from spawn, and as the library in a process that keeps running
 // (bench/lib/qr-library.mjs: the same operation BENCH_WARM_RUNS times, the first apart; with the
-// command line's small young generation, --max-semi-space-size=1) against the DCMTK tool's whole run. Peak RSS is VmHWM of each dimse-rx process. Prints the figures
-// and a table of the targets; BENCH_OUT=FILE also writes JSON. Run after a build:
+// command line's small young generation, --max-semi-space-size=1) against the DCMTK tool's
+// whole run; each operation's library runs follow its tools' runs. Before every run `sync`
+// writes back what the runs before left in the page cache. Peak RSS is VmHWM of each dimse-rx
+// process. Prints the figures and a table of the targets; BENCH_OUT=FILE also writes JSON. Run after a build:
 // `node bench/qr.mjs` (or `npm run bench`). dcmqrscp's index is filled by storescu first, which
 // takes minutes: each stored instance makes it read its whole index again.
 //
 // Other settings: BENCH_QR_ARCHIVE (a folder for dcmqrscp's archive, kept and served again by
 // later runs with the same sizes instead of being filled anew), BENCH_RUNS (runs of each tool, median reported, default 3), BENCH_TIMEOUT (s
 // per run, default 300).
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,6 +63,8 @@ const fixed = (value, digits) => (value === undefined ? '–' : value.toFixed(di
 
 /** Runs a program to its end; `onLine(stream, line, ms since spawn)` sees each output line as it comes. */
 async function runTool(label, command, args, { env: extra = {}, onLine } = {}) {
+  // What the runs before left for the disk to write back is written first, not during this one.
+  spawnSync('sync');
   const child = new Child(label, command, args, extra);
   if (onLine) {
     for (const stream of ['stdout', 'stderr']) {
@@ -149,6 +154,30 @@ try {
     }
   }
 
+  // ---- the library in a running process
+  const library = {};
+  const warm = async (key, args, check) => {
+    try {
+      const child = await runTool(`library ${key}`, process.execPath, ['--max-semi-space-size=1', LIBRARY, ...args]);
+      const outcome = child.lastJson();
+      if (child.code !== 0 || !outcome) throw new Error(`exit ${child.code}: ${child.tail()}`);
+      for (const run of outcome.runs) {
+        const problem = check(run);
+        if (problem) throw new Error(problem);
+      }
+      const [first, ...rest] = outcome.runs;
+      const pick = (field) => (rest.length ? median(rest.map((r) => r[field])) : first[field]);
+      library[key] =
+        outcome.mode === 'find'
+          ? { firstRun: first.last, first: pick('first'), last: pick('last'), peakMB: mb(outcome.peakKiB) }
+          : { firstRun: first.seconds, seconds: pick('seconds'), peakMB: mb(outcome.peakKiB) };
+      console.log(`  ${key}: ${JSON.stringify(library[key])}`);
+    } catch (error) {
+      failures.push(`library ${key}: ${error.message}`);
+      console.log(`  ${key}: failed: ${error.message}`);
+    }
+  };
+  const runsArg = String(WARM_RUNS);
   // ---- C-FIND
   console.log(`C-FIND, image level, ${FIND_IMAGES} matches (${RUNS} runs from spawn):`);
   const findRun = (label, command, args, matchLine) => async () => {
@@ -181,6 +210,11 @@ try {
       ['find', LOOPBACK, port, '-aec', aec, '-S', ...dcmtkFindKeys, '--json'],
       (stream, line) => stream === 'stdout' && line.startsWith('{'),
     ),
+  );
+
+  console.log(`  the library in a running process, ${WARM_RUNS} runs, the first apart:`);
+  await warm('find', ['find', port, aec, runsArg, findKeys.StudyInstanceUID, findKeys.SeriesInstanceUID], (r) =>
+    r.matches === FIND_IMAGES ? undefined : `${r.matches} matches`,
   );
 
   // ---- C-GET
@@ -221,6 +255,14 @@ try {
     getRun('dimse-rx get', CLI, (out) => ['get', LOOPBACK, port, '-aec', aec, '-S', ...studyKeys, '--out', out, '--json']),
   );
 
+  console.log(`  the library in a running process, ${WARM_RUNS} runs, the first apart:`);
+  await warm('get --no-fsync', ['get', port, aec, runsArg, study, join(work, 'library-get'), '--no-fsync'], (r) =>
+    r.completed === IMAGES && r.files === IMAGES ? undefined : JSON.stringify(r),
+  );
+  await warm('get', ['get', port, aec, runsArg, study, join(work, 'library-get')], (r) =>
+    r.completed === IMAGES && r.files === IMAGES ? undefined : JSON.stringify(r),
+  );
+
   // ---- C-MOVE
   console.log(`C-MOVE of ${IMAGES} × 512 KiB into DCMTK storescp --ignore (${RUNS} runs from spawn):`);
   const moveRun = (label, command, args, check) => async () => {
@@ -246,40 +288,7 @@ try {
     }),
   );
 
-  // ---- the library in a running process
-  console.log(`The library in a running process (${WARM_RUNS} runs each, the first apart):`);
-  const library = {};
-  const warm = async (key, args, check) => {
-    try {
-      const child = await runTool(`library ${key}`, process.execPath, ['--max-semi-space-size=1', LIBRARY, ...args]);
-      const outcome = child.lastJson();
-      if (child.code !== 0 || !outcome) throw new Error(`exit ${child.code}: ${child.tail()}`);
-      for (const run of outcome.runs) {
-        const problem = check(run);
-        if (problem) throw new Error(problem);
-      }
-      const [first, ...rest] = outcome.runs;
-      const pick = (field) => (rest.length ? median(rest.map((r) => r[field])) : first[field]);
-      library[key] =
-        outcome.mode === 'find'
-          ? { firstRun: first.last, first: pick('first'), last: pick('last'), peakMB: mb(outcome.peakKiB) }
-          : { firstRun: first.seconds, seconds: pick('seconds'), peakMB: mb(outcome.peakKiB) };
-      console.log(`  ${key}: ${JSON.stringify(library[key])}`);
-    } catch (error) {
-      failures.push(`library ${key}: ${error.message}`);
-      console.log(`  ${key}: failed: ${error.message}`);
-    }
-  };
-  const runsArg = String(WARM_RUNS);
-  await warm('find', ['find', port, aec, runsArg, findKeys.StudyInstanceUID, findKeys.SeriesInstanceUID], (r) =>
-    r.matches === FIND_IMAGES ? undefined : `${r.matches} matches`,
-  );
-  await warm('get --no-fsync', ['get', port, aec, runsArg, study, join(work, 'library-get'), '--no-fsync'], (r) =>
-    r.completed === IMAGES && r.files === IMAGES ? undefined : JSON.stringify(r),
-  );
-  await warm('get', ['get', port, aec, runsArg, study, join(work, 'library-get')], (r) =>
-    r.completed === IMAGES && r.files === IMAGES ? undefined : JSON.stringify(r),
-  );
+  console.log(`  the library in a running process, ${WARM_RUNS} runs, the first apart:`);
   await warm('move', ['move', port, aec, runsArg, study, DESTINATION], (r) => (r.completed === IMAGES ? undefined : JSON.stringify(r)));
 
   // ---- the targets: each a ratio of two figures of this run

@@ -5,6 +5,7 @@
 //   node qr-library.mjs get  PORT AEC RUNS STUDY_UID DIR [--no-fsync]   C-GET of a study into DIR/<run>
 //   node qr-library.mjs move PORT AEC RUNS STUDY_UID DEST    C-MOVE of a study to DEST
 // A get's files are counted, then its folder is removed before the next run.
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { lastValueFrom, tap } from 'rxjs';
@@ -28,6 +29,8 @@ const peakKiB = () => Number(/^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/sel
 
 const runs = [];
 for (let run = 0; run < Number(runsText); run++) {
+  // What the run before left for the disk to write back is written first, not during this one.
+  execFileSync('sync');
   const started = performance.now();
   const since = () => (performance.now() - started) / 1000;
   if (mode === 'find') {
